@@ -1,0 +1,321 @@
+// Matmul kernels against this machine's own limits, measured in the same run:
+//
+//   BM_MemBandwidth   read-only sum over 1 GiB (1 and 2 threads): the ceiling
+//                     for batch-1 matvec, whose weights never fit in cache.
+//   BM_Matvec         n = 1 on 4096 x 4096 weights per DType, rotating over
+//                     >= 256 MiB of distinct matrices so W always comes from
+//                     DRAM; counters GB/s and frac_bw (of BM_MemBandwidth).
+//   BM_Sgemm          OpenBLAS cblas_sgemm on the same shapes as BM_Gemm.
+//   BM_Gemm           batched matmul n = 16 and 128, m = k = 4096; counters
+//                     GFLOPs and vs_sgemm (ratio to BM_Sgemm, same threads).
+//   BM_MatvecQuant,   the same for Q8_0 / Q4_0 weights (quant.h).
+//   BM_GemmQuant
+//
+// Benchmarks run in registration order, so the reference numbers exist
+// before the ratios are computed. Run: build/bench_kernels (about 30 s).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+#if STRATA_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+using strata::DType;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kDim = 4096;
+constexpr size_t kBandwidthBytes = size_t(1) << 30;
+constexpr size_t kMatvecPoolBytes = size_t(256) << 20;
+
+std::map<size_t, double> g_bandwidth;                        // threads -> bytes/s
+std::map<std::pair<size_t, size_t>, double> g_sgemm_flops;  // (n, threads) -> FLOP/s
+
+// Cheap deterministic values in [-1, 1) (mt19937 over 100M values is slow).
+struct Lcg {
+  uint64_t s = 0x9e3779b97f4a7c15ull;
+  float next() {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return float(int32_t(s >> 32)) * (1.0f / 2147483648.0f);
+  }
+};
+
+std::vector<uint8_t> make_weights(DType t, size_t count) {
+  std::vector<uint8_t> b(count * strata::dtype_size(t));
+  Lcg rng;
+  for (size_t i = 0; i < count; ++i) {
+    float v = rng.next();
+    if (t == DType::F32) {
+      std::memcpy(&b[i * 4], &v, 4);
+    } else {
+      uint16_t h = t == DType::F16 ? strata::f32_to_f16(v) : strata::f32_to_bf16(v);
+      std::memcpy(&b[i * 2], &h, 2);
+    }
+  }
+  return b;
+}
+
+std::vector<float> make_floats(size_t count) {
+  std::vector<float> v(count);
+  Lcg rng;
+  for (float& f : v) f = rng.next();
+  return v;
+}
+
+strata::ThreadPool* pool_of(size_t threads) {
+  static std::map<size_t, std::unique_ptr<strata::ThreadPool>> pools;
+  auto& p = pools[threads];
+  if (!p) p = std::make_unique<strata::ThreadPool>(threads);
+  return p.get();
+}
+
+// --- memory bandwidth --------------------------------------------------------
+
+const std::vector<uint64_t>& bandwidth_buffer() {
+  static const std::vector<uint64_t> buf = [] {
+    std::vector<uint64_t> b(kBandwidthBytes / sizeof(uint64_t));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = i * 0x9e3779b97f4a7c15ull;
+    return b;
+  }();
+  return buf;
+}
+
+// Reads the range as 4 interleaved streams (like a 4-row matvec tile; one
+// stream alone leaves a core's prefetchers idle) with wide loads and
+// independent accumulators, so the loop is bound by memory, not latency.
+// Built for AVX2 when the CPU has it (the file is baseline).
+[[gnu::always_inline]] inline uint64_t sum_streams(const uint64_t* p, size_t count) {
+  constexpr size_t kStreams = 4, kWidth = 8;
+  const size_t q = count / kStreams / kWidth * kWidth;
+  uint64_t acc[kStreams][kWidth] = {};
+  for (size_t i = 0; i < q; i += kWidth)
+    for (size_t s = 0; s < kStreams; ++s)
+      for (size_t l = 0; l < kWidth; ++l) acc[s][l] += p[s * q + i + l];
+  uint64_t sum = 0;
+  for (auto& a : acc)
+    for (uint64_t v : a) sum += v;
+  return sum;
+}
+
+__attribute__((target("avx2"))) uint64_t sum_avx2(const uint64_t* p, size_t count) { return sum_streams(p, count); }
+uint64_t sum_baseline(const uint64_t* p, size_t count) { return sum_streams(p, count); }
+
+void BM_MemBandwidth(benchmark::State& state) {
+  const size_t threads = size_t(state.range(0));
+  const auto& buf = bandwidth_buffer();
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  strata::ThreadPool* pool = pool_of(threads);
+  std::vector<uint64_t> partial(threads);
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    pool->parallel_for(buf.size(), buf.size() / threads, [&](size_t b, size_t e) {
+      uint64_t s = avx2 ? sum_avx2(buf.data() + b, e - b) : sum_baseline(buf.data() + b, e - b);
+      partial[b * threads / buf.size()] = s;
+    });
+    benchmark::DoNotOptimize(partial.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bps = double(kBandwidthBytes) * double(state.iterations()) / secs;
+  g_bandwidth[threads] = bps;
+  state.SetBytesProcessed(int64_t(kBandwidthBytes) * state.iterations());
+  state.counters["GB/s"] = bps / 1e9;
+}
+
+// --- matvec (n = 1) ----------------------------------------------------------
+
+struct MatvecData {
+  std::vector<uint8_t> w;  // `copies` distinct kDim x kDim matrices back to back
+  size_t copies = 0;
+};
+
+const MatvecData& matvec_data(DType t) {
+  static std::map<DType, MatvecData> cache;
+  MatvecData& d = cache[t];
+  if (d.copies == 0) {
+    size_t bytes = kDim * kDim * strata::dtype_size(t);
+    d.copies = (kMatvecPoolBytes + bytes - 1) / bytes;
+    d.w = make_weights(t, d.copies * kDim * kDim);
+  }
+  return d;
+}
+
+void BM_Matvec(benchmark::State& state) {
+  const DType t = DType(state.range(0));
+  const size_t threads = size_t(state.range(1));
+  const MatvecData& d = matvec_data(t);
+  const size_t bytes = kDim * kDim * strata::dtype_size(t);
+  std::vector<float> x = make_floats(kDim), y(kDim);
+  strata::ThreadPool* pool = pool_of(threads);
+  size_t next = 0;
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    strata::matmul(x.data(), 1, kDim, d.w.data() + next * bytes, t, kDim, y.data(), kDim, pool);
+    next = (next + 1) % d.copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bps = double(bytes) * double(state.iterations()) / secs;
+  state.SetBytesProcessed(int64_t(bytes) * state.iterations());
+  state.SetLabel(std::string(strata::dtype_name(t)) + " " + strata::kernel_isa());
+  state.counters["GB/s"] = bps / 1e9;
+  if (g_bandwidth.count(threads)) state.counters["frac_bw"] = bps / g_bandwidth[threads];
+}
+
+// --- batched matmul vs sgemm -------------------------------------------------
+
+const std::vector<uint8_t>& gemm_weights(DType t) {
+  static std::map<DType, std::vector<uint8_t>> cache;
+  auto& w = cache[t];
+  if (w.empty()) w = make_weights(t, kDim * kDim);
+  return w;
+}
+
+#if STRATA_HAVE_BLAS
+void BM_Sgemm(benchmark::State& state) {
+  const size_t n = size_t(state.range(0)), threads = size_t(state.range(1));
+  const auto& w = gemm_weights(DType::F32);
+  std::vector<float> x = make_floats(n * kDim), y(n * kDim);
+  openblas_set_num_threads(int(threads));
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    // y[n, m] = x[n, k] * W[m, k]^T, the same product as strata::matmul.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(kDim), int(kDim), 1.0f, x.data(), int(kDim),
+                reinterpret_cast<const float*>(w.data()), int(kDim), 0.0f, y.data(), int(kDim));
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double flops = 2.0 * double(n) * kDim * kDim * double(state.iterations()) / secs;
+  g_sgemm_flops[{n, threads}] = flops;
+  state.SetLabel(openblas_get_corename());
+  state.counters["GFLOPs"] = flops / 1e9;
+}
+#endif
+
+void BM_Gemm(benchmark::State& state) {
+  const DType t = DType(state.range(0));
+  const size_t n = size_t(state.range(1)), threads = size_t(state.range(2));
+  const auto& w = gemm_weights(t);
+  std::vector<float> x = make_floats(n * kDim), y(n * kDim);
+  strata::ThreadPool* pool = pool_of(threads);
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    strata::matmul(x.data(), n, kDim, w.data(), t, kDim, y.data(), kDim, pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double flops = 2.0 * double(n) * kDim * kDim * double(state.iterations()) / secs;
+  state.SetLabel(std::string(strata::dtype_name(t)) + " " + strata::kernel_isa());
+  state.counters["GFLOPs"] = flops / 1e9;
+  auto ref = g_sgemm_flops.find({n, threads});
+  if (ref != g_sgemm_flops.end()) state.counters["vs_sgemm"] = flops / ref->second;
+}
+
+// --- quantized weights --------------------------------------------------------
+
+const char* quant_name(strata::QuantType t) { return t == strata::QuantType::Q8_0 ? "Q8_0" : "Q4_0"; }
+
+std::vector<uint8_t> make_quant(strata::QuantType t, size_t count) {
+  std::vector<uint8_t> q(strata::quant_bytes(t, count));
+  const size_t chunk = kDim * kDim;  // quantize through a bounded f32 buffer
+  for (size_t off = 0; off < count; off += chunk) {
+    std::vector<float> f = make_floats(std::min(chunk, count - off));
+    uint8_t* dst = q.data() + strata::quant_bytes(t, off);
+    if (t == strata::QuantType::Q8_0) strata::quantize_q8_0(f.data(), f.size(), reinterpret_cast<strata::BlockQ8_0*>(dst));
+    else strata::quantize_q4_0(f.data(), f.size(), reinterpret_cast<strata::BlockQ4_0*>(dst));
+  }
+  return q;
+}
+
+void BM_MatvecQuant(benchmark::State& state) {
+  const auto t = strata::QuantType(state.range(0));
+  const size_t threads = size_t(state.range(1));
+  const size_t bytes = strata::quant_bytes(t, kDim * kDim);
+  const size_t copies = (kMatvecPoolBytes + bytes - 1) / bytes;
+  static std::map<strata::QuantType, std::vector<uint8_t>> cache;
+  auto& w = cache[t];
+  if (w.empty()) w = make_quant(t, copies * kDim * kDim);
+  std::vector<float> x = make_floats(kDim), y(kDim);
+  strata::ThreadPool* pool = pool_of(threads);
+  size_t next = 0;
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    strata::matmul_quant(x.data(), 1, kDim, w.data() + next * bytes, t, kDim, y.data(), kDim, pool);
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bps = double(bytes) * double(state.iterations()) / secs;
+  state.SetBytesProcessed(int64_t(bytes) * state.iterations());
+  state.SetLabel(std::string(quant_name(t)) + " " + strata::kernel_isa());
+  state.counters["GB/s"] = bps / 1e9;
+  if (g_bandwidth.count(threads)) state.counters["frac_bw"] = bps / g_bandwidth[threads];
+}
+
+void BM_GemmQuant(benchmark::State& state) {
+  const auto t = strata::QuantType(state.range(0));
+  const size_t n = size_t(state.range(1)), threads = size_t(state.range(2));
+  static std::map<strata::QuantType, std::vector<uint8_t>> cache;
+  auto& w = cache[t];
+  if (w.empty()) w = make_quant(t, kDim * kDim);
+  std::vector<float> x = make_floats(n * kDim), y(n * kDim);
+  strata::ThreadPool* pool = pool_of(threads);
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    strata::matmul_quant(x.data(), n, kDim, w.data(), t, kDim, y.data(), kDim, pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double flops = 2.0 * double(n) * kDim * kDim * double(state.iterations()) / secs;
+  state.SetLabel(std::string(quant_name(t)) + " " + strata::kernel_isa());
+  state.counters["GFLOPs"] = flops / 1e9;
+  auto ref = g_sgemm_flops.find({n, threads});
+  if (ref != g_sgemm_flops.end()) state.counters["vs_sgemm"] = flops / ref->second;
+}
+
+constexpr double kMinTime = 0.3;
+const int64_t kTypes[] = {int64_t(DType::F32), int64_t(DType::BF16), int64_t(DType::F16)};
+
+BENCHMARK(BM_MemBandwidth)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
+
+void matvec_args(benchmark::internal::Benchmark* b) {
+  for (size_t threads : {1, 2})
+    for (int64_t t : kTypes) b->Args({t, int64_t(threads)});
+}
+BENCHMARK(BM_Matvec)->ArgNames({"dtype", "threads"})->Apply(matvec_args)->UseRealTime()->MinTime(kMinTime)
+    ->Unit(benchmark::kMillisecond);
+
+#if STRATA_HAVE_BLAS
+BENCHMARK(BM_Sgemm)->ArgNames({"n", "threads"})->ArgsProduct({{16, 128}, {1, 2}})->UseRealTime()->MinTime(kMinTime)
+    ->Unit(benchmark::kMillisecond);
+#endif
+
+void gemm_args(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {16, 128})
+    for (int64_t threads : {1, 2})
+      for (int64_t t : kTypes) b->Args({t, n, threads});
+}
+BENCHMARK(BM_Gemm)->ArgNames({"dtype", "n", "threads"})->Apply(gemm_args)->UseRealTime()->MinTime(kMinTime)
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_MatvecQuant)->ArgNames({"qtype", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseRealTime()
+    ->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmQuant)->ArgNames({"qtype", "n", "threads"})->ArgsProduct({{0, 1}, {16, 128}, {1, 2}})->UseRealTime()
+    ->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

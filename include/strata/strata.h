@@ -1,0 +1,118 @@
+// strata: run Llama-family models larger than memory by streaming their
+// layers from disk under a fixed memory budget.
+//
+//   strata::EngineOptions opt;
+//   opt.max_memory = 2ull << 30;                       // 2 GiB for everything
+//   auto engine = strata::Engine::open("models/llama3-8b", opt);
+//   strata::GenerateRequest req;
+//   req.prompt_ids = {128000, 9906};
+//   req.max_new_tokens = 32;
+//   strata::GenerateResult out = engine->generate(req); // out.output_ids
+//
+// Errors are thrown as strata::Error (bad input, budget too small, I/O).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "strata/sampling.h"
+
+namespace strata {
+
+struct EngineOptions {
+  uint64_t max_memory = 0;  // bytes for everything strata allocates; 0 = automatic
+  size_t threads = 0;       // 0 = all cores
+  size_t max_prefill_rows = 512;  // prompt positions per forward pass
+};
+
+struct PassStats {
+  size_t rows = 0;          // tokens computed in the pass
+  double wall_s = 0;
+  double io_wait_s = 0;     // compute blocked waiting for a layer
+  double compute_s = 0;
+  uint64_t bytes_read = 0;  // from the model files during the pass
+};
+
+struct MemoryPlan {
+  uint64_t budget = 0;
+  uint64_t min_budget = 0;
+  uint64_t total_bytes = 0;      // what the plan may allocate
+  size_t units = 0;              // layers + head blocks
+  size_t resident_units = 0;
+  size_t streaming_slots = 0;
+  uint64_t slot_bytes = 0;
+  uint64_t resident_bytes = 0;
+  uint64_t kv_cache_bytes = 0;
+  uint64_t activation_bytes = 0;
+  uint64_t logits_bytes = 0;
+  uint64_t streamed_bytes_per_pass = 0;
+  int64_t context = 0;           // positions the KV cache holds
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string architecture;     // e.g. "LlamaForCausalLM"
+  std::string family;           // e.g. "Llama"
+  int64_t layers = 0, hidden_size = 0, intermediate_size = 0, heads = 0, kv_heads = 0, head_dim = 0,
+          vocab_size = 0, max_position_embeddings = 0;
+  bool tied_embeddings = false;
+  std::string dtype;            // of the layer weights, e.g. "BF16"
+  uint64_t parameters = 0;
+  uint64_t total_bytes = 0;     // of every tensor used
+  uint64_t layer_bytes = 0;     // largest layer
+  uint64_t embedding_bytes = 0, head_bytes = 0;
+  std::vector<int32_t> eos_token_ids;
+  int32_t bos_token_id = -1;
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt_ids;
+  int max_new_tokens = 64;
+  SamplingParams sampling;
+  bool stop_at_eos = true;
+  std::function<void(int32_t)> on_token;  // called as each token is chosen
+};
+
+struct GenerateResult {
+  std::vector<int32_t> output_ids;   // generated ids only
+  std::string finish_reason;         // "stop" (EOS) or "length"
+  double prefill_s = 0, decode_s = 0;
+  std::vector<PassStats> passes;
+  MemoryPlan plan;
+  uint64_t peak_ledger_bytes = 0;
+};
+
+struct ScoreResult {
+  std::vector<int32_t> argmax;       // per position: most likely next id
+  std::vector<double> logprobs;      // per position t < n-1: log p(ids[t+1] | ids[..t])
+  double perplexity = 0;             // exp(-mean logprobs)
+  std::vector<float> logits;         // positions x vocab, when asked for
+  std::vector<PassStats> passes;
+  MemoryPlan plan;
+};
+
+class Engine {
+ public:
+  // Opens and validates the model directory; loads nothing yet.
+  static std::unique_ptr<Engine> open(const std::filesystem::path& model_dir, const EngineOptions& options = {});
+  virtual ~Engine() = default;
+
+  virtual ModelInfo info() const = 0;
+  // The plan a request needing `context` positions, with logits for
+  // `logit_rows` rows per pass (1 for generation, the prompt for scoring),
+  // would get.
+  virtual MemoryPlan plan_for(int64_t context, size_t logit_rows = 1) const = 0;
+  virtual GenerateResult generate(const GenerateRequest& request) = 0;
+  virtual ScoreResult score(const std::vector<int32_t>& ids, bool keep_logits) = 0;
+  virtual std::string io_method() const = 0;
+};
+
+// Parses "512MiB", "4GiB", "2.5GB"...; throws strata::UsageError.
+uint64_t parse_byte_size(std::string_view text);
+std::string format_bytes(uint64_t bytes);
+
+}  // namespace strata

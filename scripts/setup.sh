@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs strata's dependencies from Debian's packages (idempotent), builds
+# it in Release, and runs it on a model: ../shared/testdata/stories260K by
+# default, or the model directory given as the first argument.
+#
+#   scripts/setup.sh [MODEL_DIR]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+model="${1:-$root/../shared/testdata/stories260K}"
+
+packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev liburing-dev libopenblas-dev clang libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "== building (Release) in $root/build"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$root/build" -j2
+
+echo "== strata info $model"
+"$root/build/strata" info "$model"
+echo "== strata run $model --prompt-ids 1 -n 32"
+"$root/build/strata" run "$model" --prompt-ids 1 -n 32

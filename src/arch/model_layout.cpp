@@ -1,0 +1,82 @@
+#include "arch/model_layout.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <set>
+
+#include "core/error.h"
+
+namespace strata {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+const TensorInfo& require(const ModelLayout& m, const std::string& name, const std::vector<int64_t>& shape) {
+  const TensorInfo* t = m.index.find(name);
+  if (!t) {
+    throw Error(fmt::format("{}: tensor '{}' is missing (expected shape {} for {})", m.dir.string(), name,
+                            shape_str(shape), m.config.architecture));
+  }
+  if (t->shape != shape) {
+    throw Error(fmt::format("{}: tensor '{}' has shape {} but config.json implies {}", m.file_of(*t).string(), name,
+                            shape_str(t->shape), shape_str(shape)));
+  }
+  return *t;
+}
+
+}  // namespace
+
+ModelLayout open_model_layout(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) throw Error(dir.string() + ": not a directory (expected a model directory)");
+  ModelLayout m;
+  m.dir = dir;
+  m.config = load_model_config(dir);
+  m.arch = &find_arch(m.config.architecture, (dir / "config.json").string());
+  m.index = load_tensor_index(dir);
+  const ModelConfig& c = m.config;
+
+  // The embedding is checked first: its shape decides whether a mismatch is
+  // the config's vocab/hidden or a layer's fault.
+  m.embed = &require(m, kEmbedName, {c.vocab_size, c.hidden_size});
+  m.final_norm = &require(m, kFinalNormName, {c.hidden_size});
+  if (m.index.find(kLmHeadName)) m.lm_head = &require(m, kLmHeadName, {c.vocab_size, c.hidden_size});
+  else if (c.tie_word_embeddings) m.lm_head = m.embed;
+  else
+    throw Error(fmt::format("{}: tensor '{}' is missing and config.json does not set tie_word_embeddings",
+                            dir.string(), kLmHeadName));
+
+  m.layers.resize(size_t(c.num_layers));
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    LayerLayout& L = m.layers[size_t(l)];
+    for (const auto& spec : layer_tensors(*m.arch, c, l)) {
+      const TensorInfo& t = require(m, spec.name, spec.shape);
+      L.by_role[size_t(spec.role)] = &t;
+      L.in_order.push_back(&t);
+      L.bytes += t.nbytes;
+    }
+  }
+  // A checkpoint with more layers than config.json states is a contradiction
+  // a user should hear about rather than silently get a truncated model.
+  if (m.index.find(fmt::format("model.layers.{}.input_layernorm.weight", c.num_layers)))
+    throw Error(fmt::format("{}: checkpoint has more layers than num_hidden_layers = {} in config.json", dir.string(),
+                            c.num_layers));
+  return m;
+}
+
+uint64_t ModelLayout::total_bytes() const {
+  uint64_t b = embed->nbytes + final_norm->nbytes;
+  if (lm_head != embed) b += lm_head->nbytes;
+  for (const auto& l : layers) b += l.bytes;
+  return b;
+}
+
+uint64_t ModelLayout::parameter_count() const {
+  uint64_t n = embed->numel() + final_norm->numel();
+  if (lm_head != embed) n += lm_head->numel();
+  for (const auto& l : layers)
+    for (const TensorInfo* t : l.in_order) n += t->numel();
+  return n;
+}
+
+}  // namespace strata

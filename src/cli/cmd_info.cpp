@@ -1,0 +1,71 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+
+namespace strata::cli {
+
+Runner register_info(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    int64_t context = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("info", "Describe a model and the memory plan strata would use");
+  add_model_options(*cmd, o->model);
+  cmd->add_option("--context", o->context,
+                  "Positions the plan's KV cache holds (default: min(2048, the model's context))")
+      ->check(CLI::PositiveNumber);
+  return [o]() {
+    auto engine = open_engine(o->model);
+    ModelInfo i = engine->info();
+    int64_t ctx = o->context ? o->context : std::min<int64_t>(2048, i.max_position_embeddings);
+    MemoryPlan p = engine->plan_for(ctx);
+    if (json_output(o->model)) {
+      nlohmann::json j = {{"path", i.path},
+                          {"architecture", i.architecture},
+                          {"family", i.family},
+                          {"layers", i.layers},
+                          {"hidden_size", i.hidden_size},
+                          {"intermediate_size", i.intermediate_size},
+                          {"heads", i.heads},
+                          {"kv_heads", i.kv_heads},
+                          {"head_dim", i.head_dim},
+                          {"vocab_size", i.vocab_size},
+                          {"max_position_embeddings", i.max_position_embeddings},
+                          {"tied_embeddings", i.tied_embeddings},
+                          {"dtype", i.dtype},
+                          {"parameters", i.parameters},
+                          {"total_bytes", i.total_bytes},
+                          {"layer_bytes", i.layer_bytes},
+                          {"embedding_bytes", i.embedding_bytes},
+                          {"head_bytes", i.head_bytes},
+                          {"eos_token_ids", i.eos_token_ids},
+                          {"io_method", engine->io_method()},
+                          {"min_memory_bytes", p.min_budget},
+                          {"plan", plan_json(p)}};
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    std::printf("model:          %s\n", i.path.c_str());
+    std::printf("architecture:   %s (%s)\n", i.architecture.c_str(), i.family.c_str());
+    std::printf("parameters:     %llu (%s, weights %s)\n", (unsigned long long)i.parameters,
+                format_bytes(i.total_bytes).c_str(), i.dtype.c_str());
+    std::printf("shape:          %lld layers, hidden %lld, ffn %lld, heads %lld (kv %lld, dim %lld), vocab %lld, "
+                "context %lld%s\n",
+                (long long)i.layers, (long long)i.hidden_size, (long long)i.intermediate_size, (long long)i.heads,
+                (long long)i.kv_heads, (long long)i.head_dim, (long long)i.vocab_size,
+                (long long)i.max_position_embeddings, i.tied_embeddings ? ", tied embeddings" : "");
+    std::printf("bytes:          %s per layer, embedding %s, head %s\n", format_bytes(i.layer_bytes).c_str(),
+                format_bytes(i.embedding_bytes).c_str(), format_bytes(i.head_bytes).c_str());
+    std::printf("I/O method:     %s\n", engine->io_method().c_str());
+    std::printf("memory plan for a context of %lld positions:\n%s", (long long)ctx, plan_text(p).c_str());
+    return 0;
+  };
+}
+
+}  // namespace strata::cli

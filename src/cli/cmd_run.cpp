@@ -1,0 +1,70 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+
+namespace strata::cli {
+
+Runner register_run(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    std::string prompt_ids;
+    int n = 64;
+    SamplingParams sampling;
+    bool profile = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
+  add_model_options(*cmd, o->model);
+  cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,345,22")->required();
+  cmd->add_option("-n,--max-new-tokens", o->n, "Tokens to generate at most (default 64)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature; 0 = greedy (default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", o->sampling.top_p, "Keep the smallest set with this probability mass (1 = off)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", o->sampling.min_p, "Drop tokens below min-p x the top probability (0 = off)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling (default 0)");
+  cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
+  return [o]() {
+    auto engine = open_engine(o->model);
+    GenerateRequest req;
+    req.prompt_ids = parse_ids(o->prompt_ids, "--prompt-ids");
+    req.max_new_tokens = o->n;
+    req.sampling = o->sampling;
+    const bool json = json_output(o->model);
+    bool first = true;
+    if (!json) {
+      req.on_token = [&first](int32_t id) {
+        std::printf(first ? "%d" : " %d", id);
+        std::fflush(stdout);
+        first = false;
+      };
+    }
+    GenerateResult r = engine->generate(req);
+    double tps = r.decode_s > 0 && r.output_ids.size() > 1 ? double(r.output_ids.size() - 1) / r.decode_s : 0;
+    if (json) {
+      nlohmann::json j = {{"prompt_ids", req.prompt_ids},
+                          {"output_ids", r.output_ids},
+                          {"finish_reason", r.finish_reason},
+                          {"timings", {{"prefill_s", r.prefill_s}, {"decode_s", r.decode_s}, {"decode_tokens_per_s", tps}}},
+                          {"io_method", engine->io_method()},
+                          {"memory", plan_json(r.plan)},
+                          {"peak_planned_bytes_used", r.peak_ledger_bytes}};
+      if (o->profile) j["passes"] = passes_json(r.passes);
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("\n");
+      std::fprintf(stderr, "[%zu tokens, finish: %s, prefill %.3f s, decode %.3f s (%.2f tokens/s)]\n",
+                   r.output_ids.size(), r.finish_reason.c_str(), r.prefill_s, r.decode_s, tps);
+      if (o->profile) print_profile(r.passes);
+    }
+    return 0;
+  };
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,59 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+
+namespace strata::cli {
+
+Runner register_score(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    std::string prompt_ids;
+    std::string dump_logits;
+    bool profile = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand(
+      "score", "One forward pass over the ids (teacher forcing): argmax and log-probability per position, perplexity");
+  add_model_options(*cmd, o->model);
+  cmd->add_option("--prompt-ids", o->prompt_ids, "Token ids to score, e.g. 1,345,22")->required();
+  cmd->add_option("--dump-logits", o->dump_logits, "Write all logits as little-endian float32, positions x vocabulary");
+  cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
+  return [o]() {
+    auto engine = open_engine(o->model);
+    std::vector<int32_t> ids = parse_ids(o->prompt_ids, "--prompt-ids");
+    ScoreResult r = engine->score(ids, !o->dump_logits.empty());
+    if (!o->dump_logits.empty()) {
+      std::ofstream f(o->dump_logits, std::ios::binary | std::ios::trunc);
+      f.write(reinterpret_cast<const char*>(r.logits.data()), std::streamsize(r.logits.size() * sizeof(float)));
+      if (!f) throw Error(o->dump_logits + ": cannot write logits");
+    }
+    if (json_output(o->model)) {
+      nlohmann::json j = {{"ids", ids},
+                          {"argmax", r.argmax},
+                          {"logprobs", r.logprobs},
+                          {"perplexity", r.perplexity},
+                          {"memory", plan_json(r.plan)}};
+      if (o->profile) j["passes"] = passes_json(r.passes);
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%8s %8s %8s %12s\n", "position", "id", "argmax", "logprob_next");
+      for (size_t t = 0; t < ids.size(); ++t) {
+        if (t < r.logprobs.size())
+          std::printf("%8zu %8d %8d %12.6f\n", t, ids[t], r.argmax[t], r.logprobs[t]);
+        else
+          std::printf("%8zu %8d %8d %12s\n", t, ids[t], r.argmax[t], "-");
+      }
+      std::printf("perplexity: %.6f\n", r.perplexity);
+      if (o->profile) print_profile(r.passes);
+    }
+    return 0;
+  };
+}
+
+}  // namespace strata::cli

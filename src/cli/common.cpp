@@ -1,0 +1,110 @@
+#include "cli/common.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace strata::cli {
+
+void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
+  cmd.add_option("MODEL", o.model, "Model directory (config.json + safetensors)")->required();
+  if (with_memory) {
+    cmd.add_option("--max-memory", o.max_memory,
+                   "Memory budget for everything strata allocates (e.g. 512MiB, 4GiB, 2.5GB). Default: everything "
+                   "resident if it fits in 80% of available memory, else 80% of available memory");
+    cmd.add_option("--threads", o.threads, "Compute threads (default: all cores)")->check(CLI::Range(1, 1024));
+  }
+  cmd.add_option("--format", o.format, "Output format")->check(CLI::IsMember({"text", "json"}));
+}
+
+std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
+  EngineOptions e;
+  if (!o.max_memory.empty()) e.max_memory = parse_byte_size(o.max_memory);
+  e.threads = o.threads;
+  return Engine::open(o.model, e);
+}
+
+bool json_output(const ModelOptions& o) { return o.format == "json"; }
+
+std::vector<int32_t> parse_ids(const std::string& text, const char* flag) {
+  std::vector<int32_t> ids;
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(cur, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != cur.size() || v < 0 || v > INT32_MAX)
+      throw UsageError(fmt::format("{}: '{}' is not a token id (expected non-negative integers like 1,345,22)", flag, cur));
+    ids.push_back(int32_t(v));
+    cur.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\n') flush();
+    else cur += c;
+  }
+  flush();
+  if (ids.empty()) throw UsageError(fmt::format("{}: no token ids given", flag));
+  return ids;
+}
+
+nlohmann::json plan_json(const MemoryPlan& p) {
+  return {{"budget_bytes", p.budget},
+          {"min_memory_bytes", p.min_budget},
+          {"planned_bytes", p.total_bytes},
+          {"units", p.units},
+          {"resident_units", p.resident_units},
+          {"streaming_slots", p.streaming_slots},
+          {"slot_bytes", p.slot_bytes},
+          {"resident_bytes", p.resident_bytes},
+          {"kv_cache_bytes", p.kv_cache_bytes},
+          {"activation_bytes", p.activation_bytes},
+          {"logits_bytes", p.logits_bytes},
+          {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
+          {"context", p.context}};
+}
+
+nlohmann::json passes_json(const std::vector<PassStats>& passes) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : passes)
+    a.push_back({{"rows", p.rows},
+                 {"wall_s", p.wall_s},
+                 {"io_wait_s", p.io_wait_s},
+                 {"compute_s", p.compute_s},
+                 {"bytes_read", p.bytes_read},
+                 {"read_bytes_per_s", p.wall_s > 0 ? double(p.bytes_read) / p.wall_s : 0.0}});
+  return a;
+}
+
+std::string plan_text(const MemoryPlan& p) {
+  std::ostringstream s;
+  s << fmt::format("  budget:            {}\n", format_bytes(p.budget));
+  s << fmt::format("  minimum budget:    {}\n", format_bytes(p.min_budget));
+  s << fmt::format("  planned total:     {}\n", format_bytes(p.total_bytes));
+  s << fmt::format("  resident units:    {} of {} ({})\n", p.resident_units, p.units, format_bytes(p.resident_bytes));
+  s << fmt::format("  streaming slots:   {} x {}\n", p.streaming_slots, format_bytes(p.slot_bytes));
+  s << fmt::format("  KV cache:          {} ({} positions)\n", format_bytes(p.kv_cache_bytes), p.context);
+  s << fmt::format("  activations:       {}\n", format_bytes(p.activation_bytes));
+  s << fmt::format("  logits:            {}\n", format_bytes(p.logits_bytes));
+  s << fmt::format("  read per pass:     {}\n", format_bytes(p.streamed_bytes_per_pass));
+  return s.str();
+}
+
+void print_profile(const std::vector<PassStats>& passes) {
+  for (size_t i = 0; i < passes.size(); ++i) {
+    const auto& p = passes[i];
+    double tput = p.wall_s > 0 ? double(p.bytes_read) / p.wall_s : 0;
+    std::fprintf(stderr, "pass %zu: %zu rows, %.2f ms (I/O wait %.2f ms, compute %.2f ms), read %s at %s/s\n", i,
+                 p.rows, p.wall_s * 1e3, p.io_wait_s * 1e3, p.compute_s * 1e3, format_bytes(p.bytes_read).c_str(),
+                 format_bytes(uint64_t(tput)).c_str());
+  }
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,36 @@
+// Options and output helpers shared by the subcommands.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "strata/strata.h"
+
+namespace strata::cli {
+
+struct ModelOptions {
+  std::string model;
+  std::string max_memory;  // empty = automatic
+  size_t threads = 0;
+  std::string format = "text";
+};
+
+// MODEL positional, --max-memory, --threads, --format.
+void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory = true);
+std::unique_ptr<Engine> open_engine(const ModelOptions& o);
+bool json_output(const ModelOptions& o);
+
+// "1,345,22" or "1 345 22"; throws UsageError naming the flag.
+std::vector<int32_t> parse_ids(const std::string& text, const char* flag);
+
+nlohmann::json plan_json(const MemoryPlan& p);
+nlohmann::json passes_json(const std::vector<PassStats>& passes);
+// Human-readable plan lines, "  resident layers: ..." etc.
+std::string plan_text(const MemoryPlan& p);
+// One line per pass on stderr, for --profile.
+void print_profile(const std::vector<PassStats>& passes);
+
+}  // namespace strata::cli

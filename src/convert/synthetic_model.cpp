@@ -1,0 +1,238 @@
+#include "convert/synthetic_model.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "arch/arch.h"
+#include "core/error.h"
+#include "formats/safetensors_writer.h"
+
+namespace strata {
+namespace {
+
+ModelConfig base(const char* arch, const char* type, int64_t hidden, int64_t ffn, int64_t layers, int64_t heads,
+                 int64_t kv_heads, int64_t vocab, int64_t ctx, double theta, bool tied) {
+  ModelConfig c;
+  c.architecture = arch;
+  c.model_type = type;
+  c.hidden_size = hidden;
+  c.intermediate_size = ffn;
+  c.num_layers = layers;
+  c.num_heads = heads;
+  c.num_kv_heads = kv_heads;
+  c.head_dim = hidden / heads;
+  c.vocab_size = vocab;
+  c.max_position_embeddings = ctx;
+  c.rope_theta = theta;
+  c.rms_norm_eps = 1e-5;
+  c.tie_word_embeddings = tied;
+  c.bos_token_id = 1;
+  c.eos_token_ids = {2};
+  return c;
+}
+
+ModelConfig llama3(int64_t hidden, int64_t ffn, int64_t layers, int64_t heads, bool tied) {
+  ModelConfig c = base("LlamaForCausalLM", "llama", hidden, ffn, layers, heads, 8, 128256, 131072, 500000.0, tied);
+  c.rope_scaling.type = RopeScaling::Type::Llama3;
+  c.rope_scaling.factor = tied ? 32.0 : 8.0;
+  c.rope_scaling.low_freq_factor = 1.0;
+  c.rope_scaling.high_freq_factor = 4.0;
+  c.rope_scaling.original_max_position_embeddings = 8192;
+  c.bos_token_id = 128000;
+  c.eos_token_ids = {128001, 128008, 128009};
+  return c;
+}
+
+std::vector<SynthPreset> make_presets() {
+  std::vector<SynthPreset> p;
+  p.push_back({"llama3-8b", "Llama 3.1 8B shapes (16 GB in bf16)", llama3(4096, 14336, 32, 32, false)});
+  p.push_back({"llama3-70b", "Llama 3.1 70B shapes (141 GB in bf16)", llama3(8192, 28672, 80, 64, false)});
+  p.push_back({"llama3.2-1b", "Llama 3.2 1B shapes (2.5 GB in bf16, tied embeddings)",
+               llama3(2048, 8192, 16, 32, true)});
+  p.push_back({"llama3.2-3b", "Llama 3.2 3B shapes (6.4 GB in bf16, tied embeddings)",
+               llama3(3072, 8192, 28, 24, true)});
+  {
+    ModelConfig c = base("MistralForCausalLM", "mistral", 4096, 14336, 32, 32, 8, 32768, 32768, 1000000.0, false);
+    p.push_back({"mistral-7b", "Mistral 7B v0.3 shapes (14.5 GB in bf16)", c});
+  }
+  {
+    ModelConfig c = base("Qwen2ForCausalLM", "qwen2", 3584, 18944, 28, 28, 4, 152064, 32768, 1000000.0, false);
+    c.eos_token_ids = {151643, 151645};
+    c.bos_token_id = 151643;
+    p.push_back({"qwen2.5-7b", "Qwen2.5 7B shapes (15 GB in bf16, q/k/v biases)", c});
+  }
+  {
+    ModelConfig c = base("Qwen3ForCausalLM", "qwen3", 4096, 12288, 36, 32, 8, 151936, 40960, 1000000.0, false);
+    c.head_dim = 128;
+    c.rms_norm_eps = 1e-6;
+    c.eos_token_ids = {151645, 151643};
+    c.bos_token_id = 151643;
+    p.push_back({"qwen3-8b", "Qwen3 8B shapes (16 GB in bf16, q/k norms)", c});
+  }
+  {
+    // Small enough for unit tests, every feature of the Qwen3 family.
+    ModelConfig c = base("Qwen3ForCausalLM", "qwen3", 128, 320, 3, 4, 2, 1000, 1024, 1000000.0, true);
+    c.head_dim = 48;
+    p.push_back({"tiny-qwen3", "3-layer Qwen3-style model for tests", c});
+  }
+  {
+    ModelConfig c = base("Qwen2ForCausalLM", "qwen2", 128, 320, 3, 4, 2, 1000, 1024, 1000000.0, false);
+    p.push_back({"tiny-qwen2", "3-layer Qwen2-style model for tests (q/k/v biases)", c});
+  }
+  {
+    ModelConfig c = llama3(256, 640, 4, 8, false);
+    c.num_kv_heads = 2;
+    c.vocab_size = 2000;
+    p.push_back({"tiny-llama3", "4-layer Llama 3-style model for tests (llama3 RoPE scaling)", c});
+  }
+  return p;
+}
+
+// A counter-based generator: element i of tensor t is the same whatever
+// chunk it is produced in, so files are reproducible from the seed.
+inline uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+void store(DType t, float v, uint8_t* dst) {
+  switch (t) {
+    case DType::F32: std::memcpy(dst, &v, 4); break;
+    case DType::F16: { uint16_t h = f32_to_f16(v); std::memcpy(dst, &h, 2); break; }
+    case DType::BF16: { uint16_t h = f32_to_bf16(v); std::memcpy(dst, &h, 2); break; }
+  }
+}
+
+// Weights uniform with std `scale`; 1-D norm weights near 1.
+SafetensorsWriter::Fill filler(DType dt, uint64_t stream, float scale, float center) {
+  return [=](uint64_t off, uint8_t* dst, size_t len) {
+    const size_t es = dtype_size(dt);
+    for (size_t b = 0; b < len; b += es) {
+      uint64_t idx = (off + b) / es;
+      uint64_t r = mix(stream ^ mix(idx));
+      float u = float(r >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;  // [-1, 1)
+      store(dt, center + u * scale * 1.7320508f, dst + b);
+    }
+  };
+}
+
+}  // namespace
+
+const std::vector<SynthPreset>& synth_presets() {
+  static const std::vector<SynthPreset> presets = make_presets();
+  return presets;
+}
+
+const SynthPreset& find_synth_preset(const std::string& name) {
+  std::string list;
+  for (const auto& p : synth_presets()) {
+    if (name == p.name) return p;
+    list += (list.empty() ? "" : ", ") + std::string(p.name);
+  }
+  throw UsageError(fmt::format("unknown preset '{}' (available: {})", name, list));
+}
+
+std::string model_config_json(const ModelConfig& c, DType dtype) {
+  nlohmann::ordered_json j;
+  j["architectures"] = {c.architecture};
+  j["model_type"] = c.model_type;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_layers;
+  j["num_attention_heads"] = c.num_heads;
+  j["num_key_value_heads"] = c.num_kv_heads;
+  j["head_dim"] = c.head_dim;
+  j["vocab_size"] = c.vocab_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  if (c.rope_scaling.type == RopeScaling::Type::Llama3) {
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_scaling.factor},
+                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+  } else if (c.rope_scaling.type == RopeScaling::Type::Linear) {
+    j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
+  j["hidden_act"] = c.hidden_act;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["attention_bias"] = c.attention_bias;
+  j["bos_token_id"] = c.bos_token_id;
+  j["eos_token_id"] = c.eos_token_ids.size() == 1 ? nlohmann::ordered_json(c.eos_token_ids[0])
+                                                  : nlohmann::ordered_json(c.eos_token_ids);
+  j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
+  return j.dump(2) + "\n";
+}
+
+uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConfig& cfg, const SynthOptions& opt) {
+  ModelConfig c = cfg;
+  if (opt.layers > 0) c.num_layers = opt.layers;
+  const ArchFamily& arch = find_arch(c.architecture, "preset");
+  std::filesystem::create_directories(dir);
+  std::vector<TensorSource> tensors;
+  uint64_t stream = mix(opt.seed);
+  const float w_scale = opt.weight_std;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    stream = mix(stream);
+    bool vector = shape.size() == 1;
+    bool bias = name.find(".bias") != std::string::npos;
+    float center = vector && !bias ? 1.0f : 0.0f;
+    float scale = vector ? 0.05f : w_scale;
+    tensors.push_back({name, opt.dtype, shape, filler(opt.dtype, stream, scale, center)});
+  };
+  add(kEmbedName, {c.vocab_size, c.hidden_size});
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (const auto& t : layer_tensors(arch, c, l)) add(t.name, t.shape);
+  add(kFinalNormName, {c.hidden_size});
+  if (!c.tie_word_embeddings) add(kLmHeadName, {c.vocab_size, c.hidden_size});
+
+  uint64_t total = 0;
+  for (const auto& t : tensors) {
+    uint64_t n = dtype_size(t.dtype);
+    for (int64_t d : t.shape) n *= uint64_t(d);
+    total += n;
+  }
+  if (opt.progress) {
+    uint64_t done = 0;
+    for (auto& t : tensors) {
+      uint64_t n = dtype_size(t.dtype);
+      for (int64_t d : t.shape) n *= uint64_t(d);
+      auto inner = t.fill;
+      uint64_t tensor_bytes = n;
+      t.fill = [inner, &done, total, tensor_bytes, progress = opt.progress](uint64_t off, uint8_t* dst, size_t len) {
+        inner(off, dst, len);
+        if (off + len == tensor_bytes) {
+          done += tensor_bytes;
+          progress(done, total);
+        }
+      };
+    }
+  }
+  write_sharded(dir, tensors, opt.max_shard_bytes, {{"format", "pt"}});
+  // A single shard is renamed to the plain layout most tools expect.
+  if (total <= opt.max_shard_bytes && std::filesystem::exists(dir / "model-00001-of-00001.safetensors")) {
+    std::filesystem::rename(dir / "model-00001-of-00001.safetensors", dir / "model.safetensors");
+    std::filesystem::remove(dir / "model.safetensors.index.json");
+  }
+  {
+    std::ofstream f(dir / "config.json");
+    f << model_config_json(c, opt.dtype);
+    if (!f) throw Error((dir / "config.json").string() + ": cannot write");
+  }
+  {
+    nlohmann::ordered_json g = {{"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_ids}};
+    std::ofstream f(dir / "generation_config.json");
+    f << g.dump(2) << "\n";
+  }
+  return total;
+}
+
+}  // namespace strata

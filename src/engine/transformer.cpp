@@ -1,0 +1,210 @@
+#include "engine/transformer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/memory_ledger.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "runtime/io_engine.h"
+#include "runtime/kv_cache.h"
+#include "runtime/layer_store.h"
+
+namespace strata {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
+
+}  // namespace
+
+uint64_t Transformer::activation_bytes(const ModelConfig& c, size_t rows, int64_t ctx, size_t threads) {
+  const uint64_t h = uint64_t(c.hidden_size), q = uint64_t(c.q_dim()), kv = uint64_t(c.kv_dim()),
+                 ff = uint64_t(c.intermediate_size);
+  uint64_t per_row = f32_bytes(2 * h + q + 2 * kv + q + 2 * ff) + h * 4 /* raw embedding row, widest dtype */;
+  uint64_t vec = f32_bytes(std::max<uint64_t>(std::max(h, q), ff));
+  uint64_t pages = 13 * 4096;  // each buffer rounds up to a page
+  return per_row * rows + f32_bytes(uint64_t(ctx)) * threads + 2 * vec + pages;
+}
+
+uint64_t Transformer::logits_bytes(const ModelConfig& c, size_t rows) {
+  return f32_bytes(uint64_t(c.vocab_size) * rows) + 4096;
+}
+
+Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, ThreadPool& pool,
+                         MemoryLedger& ledger, size_t max_rows, int64_t max_context, size_t max_logit_rows)
+    : m_(m), store_(store), io_(io), pool_(pool), max_rows_(max_rows), max_context_(max_context),
+      max_logit_rows_(max_logit_rows), inv_freq_(rope_inv_freq(m.config)) {
+  const ModelConfig& c = m.config;
+  const size_t R = max_rows, h = size_t(c.hidden_size), q = size_t(c.q_dim()), kv = size_t(c.kv_dim()),
+               ff = size_t(c.intermediate_size);
+  auto buf = [&](size_t floats) { return AlignedBuffer(f32_bytes(floats), &ledger, "activations"); };
+  x_ = buf(R * h);
+  xn_ = buf(R * h);
+  q_ = buf(R * q);
+  k_ = buf(R * kv);
+  v_ = buf(R * kv);
+  att_ = buf(R * q);
+  gate_ = buf(R * ff);
+  up_ = buf(R * ff);
+  scores_ = buf(size_t(max_context) * pool.size());
+  embed_raw_ = AlignedBuffer(R * h * 4, &ledger, "activations");
+  size_t vec = std::max(std::max(h, q), ff);
+  vec_a_ = buf(vec);
+  vec_b_ = buf(vec);
+  logits_ = AlignedBuffer(logits_bytes(c, max_logit_rows) - 4096, &ledger, "logits");
+}
+
+const float* Transformer::vec_f32(const TensorInfo* t, const uint8_t* data, float* scratch) {
+  to_float(data, t->dtype, size_t(t->numel()), scratch);
+  return scratch;
+}
+
+void Transformer::linear(const float* x, size_t n, const TensorInfo* w, const uint8_t* data, float* y) {
+  size_t out = size_t(w->shape[0]), in = size_t(w->shape[1]);
+  matmul(x, n, in, data, w->dtype, out, y, out, &pool_);
+}
+
+void Transformer::embed(const Batch& b) {
+  const TensorInfo* e = m_.embed;
+  const uint64_t row_bytes = e->nbytes / uint64_t(m_.config.vocab_size);
+  std::vector<ReadRequest> reqs;
+  for (size_t r = 0; r < b.size(); ++r)
+    reqs.push_back({size_t(e->file), e->offset + uint64_t(b[r].token) * row_bytes, row_bytes,
+                    embed_raw_.data() + r * row_bytes});
+  io_.read(reqs);
+  const size_t h = size_t(m_.config.hidden_size);
+  for (size_t r = 0; r < b.size(); ++r) to_float(embed_raw_.data() + r * row_bytes, e->dtype, h, x_.as<float>() + r * h);
+}
+
+void Transformer::attention(size_t l, const Batch& b) {
+  const ModelConfig& c = m_.config;
+  const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads), kvd = size_t(c.kv_dim());
+  const size_t group = size_t(c.num_heads / c.num_kv_heads);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const size_t jobs = b.size() * nh;
+  const size_t chunk = (jobs + pool_.size() - 1) / pool_.size();
+  // Chunks map one-to-one to threads, so each chunk owns one scores row.
+  pool_.parallel_for(jobs, chunk, [&](size_t j0, size_t j1) {
+    float* scores = scores_.as<float>() + (j0 / chunk) * size_t(max_context_);
+    for (size_t j = j0; j < j1; ++j) {
+      size_t r = j / nh, head = j % nh;
+      KvCache& kv = *b[r].cache;
+      size_t kvh = head / group;
+      attend(q_.as<float>() + r * nh * hd + head * hd, kv.k(int64_t(l), 0) + kvh * hd, kv.v(int64_t(l), 0) + kvh * hd,
+             size_t(b[r].pos + 1), hd, kvd, scale, scores, att_.as<float>() + r * nh * hd + head * hd);
+    }
+  });
+}
+
+void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
+  const ModelConfig& c = m_.config;
+  const StreamUnit& u = store_.units()[l];
+  const LayerLayout& L = m_.layers[l];
+  auto T = [&](Role r) { return L.by_role[size_t(r)]; };
+  auto D = [&](Role r) { return u.data(base, T(r)); };
+  const size_t n = b.size(), h = size_t(c.hidden_size), hd = size_t(c.head_dim), nh = size_t(c.num_heads),
+               nkv = size_t(c.num_kv_heads), qd = nh * hd, kvd = nkv * hd, ff = size_t(c.intermediate_size);
+  const float eps = float(c.rms_norm_eps);
+  float *x = x_.as<float>(), *xn = xn_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(), *v = v_.as<float>();
+
+  rmsnorm(x, vec_f32(T(Role::AttnNorm), D(Role::AttnNorm), vec_a_.as<float>()), n, h, eps, xn);
+  linear(xn, n, T(Role::Q), D(Role::Q), q);
+  linear(xn, n, T(Role::K), D(Role::K), k);
+  linear(xn, n, T(Role::V), D(Role::V), v);
+  if (T(Role::QBias)) {
+    const Role roles[3] = {Role::QBias, Role::KBias, Role::VBias};
+    float* outs[3] = {q, k, v};
+    size_t dims[3] = {qd, kvd, kvd};
+    for (int i = 0; i < 3; ++i) {
+      const float* bias = vec_f32(T(roles[i]), D(roles[i]), vec_a_.as<float>());
+      for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < dims[i]; ++j) outs[i][r * dims[i] + j] += bias[j];
+    }
+  }
+  if (T(Role::QNorm)) {
+    rmsnorm(q, vec_f32(T(Role::QNorm), D(Role::QNorm), vec_a_.as<float>()), n * nh, hd, eps, q);
+    rmsnorm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, eps, k);
+  }
+  for (size_t r = 0; r < n; ++r) {
+    rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data());
+    rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data());
+    KvCache& kv = *b[r].cache;
+    std::memcpy(kv.k(int64_t(l), b[r].pos), k + r * kvd, kvd * sizeof(float));
+    std::memcpy(kv.v(int64_t(l), b[r].pos), v + r * kvd, kvd * sizeof(float));
+  }
+  attention(l, b);
+  linear(att_.as<float>(), n, T(Role::O), D(Role::O), xn);
+  for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
+
+  rmsnorm(x, vec_f32(T(Role::FfnNorm), D(Role::FfnNorm), vec_a_.as<float>()), n, h, eps, xn);
+  float *g = gate_.as<float>(), *up = up_.as<float>();
+  linear(xn, n, T(Role::Gate), D(Role::Gate), g);
+  linear(xn, n, T(Role::Up), D(Role::Up), up);
+  silu_mul(g, up, n * ff);
+  linear(g, n, T(Role::Down), D(Role::Down), xn);
+  for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
+}
+
+void Transformer::head_block(size_t unit, const uint8_t* base, const std::vector<size_t>& rows) {
+  const StreamUnit& u = store_.units()[unit];
+  const size_t h = size_t(m_.config.hidden_size), vocab = size_t(m_.config.vocab_size);
+  float* xn = xn_.as<float>();
+  if (u.row_begin == 0) {
+    // The first block carries the final norm: normalize the rows that need
+    // logits once, packed together, for every block of the head.
+    const float* w = vec_f32(m_.final_norm, u.data(base, m_.final_norm), vec_a_.as<float>());
+    for (size_t i = 0; i < rows.size(); ++i)
+      rmsnorm(x_.as<float>() + rows[i] * h, w, 1, h, float(m_.config.rms_norm_eps), xn + i * h);
+  }
+  if (rows.empty()) return;
+  matmul(xn, rows.size(), h, u.data(base, m_.lm_head), m_.lm_head->dtype, size_t(u.row_end - u.row_begin),
+         logits_.as<float>() + u.row_begin, vocab, &pool_);
+}
+
+const float* Transformer::forward(const Batch& b, PassProfile* profile) {
+  const ModelConfig& c = m_.config;
+  if (b.empty()) throw Error("internal: empty batch");
+  if (b.size() > max_rows_) throw Error(fmt::format("internal: pass of {} rows exceeds the planned {}", b.size(), max_rows_));
+  std::vector<size_t> logit_rows;
+  for (size_t r = 0; r < b.size(); ++r) {
+    if (b[r].token < 0 || b[r].token >= c.vocab_size)
+      throw Error(fmt::format("token id {} is outside the vocabulary (0..{})", b[r].token, c.vocab_size - 1));
+    if (!b[r].cache || b[r].pos < 0 || b[r].pos >= b[r].cache->capacity() || b[r].pos >= max_context_)
+      throw Error(fmt::format("position {} is beyond the context of {} planned for this run", b[r].pos, max_context_));
+    if (b[r].logits) logit_rows.push_back(r);
+  }
+  if (logit_rows.size() > max_logit_rows_)
+    throw Error(fmt::format("internal: {} logit rows exceed the planned {}", logit_rows.size(), max_logit_rows_));
+
+  const auto t0 = Clock::now();
+  const StoreStats s0 = store_.stats();
+  embed(b);
+  const auto& units = store_.units();
+  for (size_t i = 0; i < units.size(); ++i) {
+    const uint8_t* base = store_.acquire(i);
+    if (units[i].kind == StreamUnit::Kind::Layer) layer(i, base, b);
+    else head_block(i, base, logit_rows);
+    store_.release(i);
+  }
+  for (const auto& row : b) row.cache->length = std::max(row.cache->length, row.pos + 1);
+  if (profile) {
+    const StoreStats s1 = store_.stats();
+    profile->rows = b.size();
+    profile->wall_s = seconds_since(t0);
+    profile->io_wait_s = double(s1.io_wait_ns - s0.io_wait_ns) * 1e-9;
+    profile->compute_s = profile->wall_s - profile->io_wait_s;
+    profile->bytes_read = s1.bytes_read - s0.bytes_read;
+  }
+  return logits_.as<float>();
+}
+
+}  // namespace strata

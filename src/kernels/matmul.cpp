@@ -1,0 +1,215 @@
+// The reference matmul, the scalar table, and the run-time dispatch between
+// instruction sets. This file is compiled for baseline x86-64; the AVX2 and
+// AVX-512 tables live in their own compilation units and are only reached
+// after __builtin_cpu_supports said the CPU (and OS) can run them.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul_isa.h"
+
+namespace strata {
+namespace kernels {
+namespace {
+
+static_assert(size_t(DType::F32) == 0 && size_t(DType::F16) == 1 && size_t(DType::BF16) == 2,
+              "the IsaTable rows are in DType order");
+
+// Element access for the scalar paths: W elements of each type to f32.
+template <DType T>
+struct Scalar;
+template <>
+struct Scalar<DType::F32> {
+  using E = float;
+  static float get(const E* p, size_t i) { return p[i]; }
+};
+template <>
+struct Scalar<DType::F16> {
+  using E = uint16_t;
+  static float get(const E* p, size_t i) { return f16_to_f32(p[i]); }
+};
+template <>
+struct Scalar<DType::BF16> {
+  using E = uint16_t;
+  static float get(const E* p, size_t i) { return bf16_to_f32(p[i]); }
+};
+
+template <DType T>
+void to_float_scalar(const void* src, size_t count, float* dst) {
+  const auto* s = static_cast<const typename Scalar<T>::E*>(src);
+  for (size_t i = 0; i < count; ++i) dst[i] = Scalar<T>::get(s, i);
+}
+
+// The scalar table's gemm: each W row is converted to f32 once and dotted
+// with every x row in 8 explicit lanes (which the compiler may map to SSE
+// registers without reordering anything), then the lanes are summed in a
+// fixed order. Slower than the SIMD tables but deterministic the same way.
+constexpr size_t kScalarLanes = 8;
+
+float dot_scalar(const float* a, const float* b, size_t k) {
+  float acc[kScalarLanes] = {};
+  size_t p = 0;
+  for (; p + kScalarLanes <= k; p += kScalarLanes)
+    for (size_t l = 0; l < kScalarLanes; ++l) acc[l] += a[p + l] * b[p + l];
+  for (size_t l = 0; p + l < k; ++l) acc[l] += a[p + l] * b[p + l];
+  for (size_t h = kScalarLanes / 2; h > 0; h /= 2)
+    for (size_t l = 0; l < h; ++l) acc[l] += acc[l + h];
+  return acc[0];
+}
+
+template <DType T>
+void gemm_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  using E = typename Scalar<T>::E;
+  const E* wt = static_cast<const E*>(w);
+  std::vector<float> row(k);
+  for (size_t j = j0; j < j1; ++j) {
+    to_float_scalar<T>(wt + j * k, k, row.data());
+    for (size_t i = 0; i < n; ++i) y[i * ldy + j] = dot_scalar(x + i * k, row.data(), k);
+  }
+}
+
+}  // namespace
+
+const IsaTable kScalarTable = {
+    "scalar",
+    {
+        /* F32  */ {to_float_scalar<DType::F32>, gemm_scalar<DType::F32>},
+        /* F16  */ {to_float_scalar<DType::F16>, gemm_scalar<DType::F16>},
+        /* BF16 */ {to_float_scalar<DType::BF16>, gemm_scalar<DType::BF16>},
+    },
+};
+
+namespace {
+
+// Tables this CPU can run, scalar first, best last.
+std::vector<const IsaTable*> available_tables() {
+  std::vector<const IsaTable*> t = {&kScalarTable};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    t.push_back(&kAvx2Table);
+  // The AVX-512 file is compiled with avx2/fma/f16c too, so it needs those as well.
+  if (t.size() == 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    t.push_back(&kAvx512Table);
+  return t;
+}
+
+const std::vector<const IsaTable*>& tables() {
+  static const std::vector<const IsaTable*> t = available_tables();
+  return t;
+}
+
+const IsaTable* find_table(std::string_view name) {
+  for (const IsaTable* t : tables())
+    if (name == t->name) return t;
+  return nullptr;
+}
+
+// The table chosen once: the best available, or STRATA_FORCE_ISA's if the
+// CPU has it (a request above what the CPU has gets the best available).
+const IsaTable* choose_table() {
+  const char* env = std::getenv("STRATA_FORCE_ISA");
+  if (env && *env) {
+    std::string_view want = env;
+    if (want != "scalar" && want != "avx2" && want != "avx512")
+      throw UsageError("STRATA_FORCE_ISA='" + std::string(want) + "': expected scalar, avx2 or avx512");
+    if (const IsaTable* t = find_table(want)) return t;
+  }
+  return tables().back();
+}
+
+}  // namespace
+
+const IsaTable& selected_table() {
+  static const IsaTable* t = choose_table();
+  return *t;
+}
+
+const IsaTable& named_table(const char* isa) {
+  const IsaTable* t = isa ? find_table(isa) : nullptr;
+  if (!t) throw Error(std::string("kernel instruction set '") + (isa ? isa : "(null)") + "' is not available on this CPU");
+  return *t;
+}
+
+namespace {
+
+const TypeOps& ops_for(const IsaTable& table, DType t) {
+  size_t i = size_t(t);
+  if (i >= kDTypeCount || !table.ops[i].gemm)
+    throw Error("matmul: no " + std::string(table.name) + " kernel for weight type " + std::string(dtype_name(t)));
+  return table.ops[i];
+}
+
+void run_matmul(const IsaTable& table, const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y,
+                size_t ldy, ThreadPool* pool) {
+  const TypeOps& ops = ops_for(table, wt);
+  if (n == 0 || m == 0) return;
+  if (n > 1 && ldy < m) throw Error("matmul: ldy " + std::to_string(ldy) + " < m " + std::to_string(m));
+  // Threads split the output columns only (never k), in chunks that are whole
+  // 4-row W tiles and large enough to be worth a thread (>= ~64K FMAs).
+  constexpr size_t kMinWork = 1 << 16;
+  size_t per_col = std::max<size_t>(1, n * k);
+  size_t grain = std::max<size_t>(kTileRowsW, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
+  auto gemm = ops.gemm;
+  parallel_for(pool, m, grain, [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); });
+}
+
+}  // namespace
+}  // namespace kernels
+
+using kernels::IsaTable;
+
+void matmul(const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y, size_t ldy,
+            ThreadPool* pool) {
+  kernels::run_matmul(kernels::selected_table(), x, n, k, w, wt, m, y, ldy, pool);
+}
+
+void matmul_isa(const char* isa, const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y,
+                size_t ldy, ThreadPool* pool) {
+  kernels::run_matmul(kernels::named_table(isa), x, n, k, w, wt, m, y, ldy, pool);
+}
+
+void to_float(const void* src, DType t, size_t count, float* dst) {
+  kernels::ops_for(kernels::selected_table(), t).to_float(src, count, dst);
+}
+
+void to_float_isa(const char* isa, const void* src, DType t, size_t count, float* dst) {
+  kernels::ops_for(kernels::named_table(isa), t).to_float(src, count, dst);
+}
+
+const char* kernel_isa() { return kernels::selected_table().name; }
+
+std::vector<const char*> available_kernel_isas() {
+  std::vector<const char*> names;
+  for (const IsaTable* t : kernels::tables()) names.push_back(t->name);
+  return names;
+}
+
+void matmul_reference(const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y, size_t ldy) {
+  auto run = [&]<DType T>() {
+    using S = kernels::Scalar<T>;
+    const auto* wp = static_cast<const typename S::E*>(w);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < m; ++j) {
+        float acc = 0.0f;
+        for (size_t p = 0; p < k; ++p) acc += x[i * k + p] * S::get(wp + j * k, p);
+        y[i * ldy + j] = acc;
+      }
+  };
+  switch (wt) {
+    case DType::F32: return run.template operator()<DType::F32>();
+    case DType::F16: return run.template operator()<DType::F16>();
+    case DType::BF16: return run.template operator()<DType::BF16>();
+  }
+  throw Error("matmul_reference: unsupported weight type " + std::string(dtype_name(wt)));
+}
+
+}  // namespace strata

@@ -1,0 +1,150 @@
+// AVX2 + FMA + F16C matmul kernels (run only after matmul.cpp checked the
+// CPU). Same scheme as matmul_avx512.cpp with 8 lanes: each output y[i, j] is
+// one 8-lane accumulator, one FMA per 8 elements of k in order, the k tail
+// copied into zero-padded buffers (AVX2 has no masked 16-bit loads), then
+// reduced by hsum(). A tile is 4 W rows x R x rows (R <= 3: 12 accumulators
+// + 4 W vectors fill the 16 ymm registers; x is read as a memory operand).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/matmul_isa.h"
+
+namespace strata::kernels {
+namespace {
+
+constexpr size_t kLanes = 8;
+constexpr size_t kMaxRowsX = 3;
+
+struct F32W {
+  using E = float;
+  static __m256 load(const E* p) { return _mm256_loadu_ps(p); }
+};
+
+struct F16W {
+  using E = uint16_t;
+  static __m256 load(const E* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+};
+
+struct BF16W {
+  using E = uint16_t;
+  static __m256 load(const E* p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+};
+
+// The one lane reduction every output goes through (fixed order).
+inline float hsum(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+  return _mm_cvtss_f32(s1);
+}
+
+template <class W, size_t R>
+void tile(const float* x, size_t k, const typename W::E* const* w, float* y, size_t ldy, size_t jn) {
+  using E = typename W::E;
+  __m256 acc[R][kTileRowsW];
+#pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kTileRowsW; ++c) acc[r][c] = _mm256_setzero_ps();
+  const E *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  size_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) {
+    if constexpr (R == 1) {
+      // A matvec streams W from memory once; the hardware prefetcher restarts
+      // at every new tile, so fetch the next tile (the 4 rows after these) ahead.
+      const E* next = w3 + k + p;
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + k), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 2 * k), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 3 * k), _MM_HINT_T0);
+    }
+    __m256 wv[kTileRowsW] = {W::load(w0 + p), W::load(w1 + p), W::load(w2 + p), W::load(w3 + p)};
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) {
+      __m256 xv = _mm256_loadu_ps(x + r * k + p);
+#pragma GCC unroll 4
+      for (size_t c = 0; c < kTileRowsW; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+  if (p < k) {
+    const size_t t = k - p;
+    E wt[kTileRowsW][kLanes] = {};
+    float xt[R][kLanes] = {};
+    for (size_t c = 0; c < kTileRowsW; ++c) std::memcpy(wt[c], w[c] + p, t * sizeof(E));
+    for (size_t r = 0; r < R; ++r) std::memcpy(xt[r], x + r * k + p, t * sizeof(float));
+    __m256 wv[kTileRowsW] = {W::load(wt[0]), W::load(wt[1]), W::load(wt[2]), W::load(wt[3])};
+    for (size_t r = 0; r < R; ++r) {
+      __m256 xv = _mm256_loadu_ps(xt[r]);
+      for (size_t c = 0; c < kTileRowsW; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+  for (size_t r = 0; r < R; ++r)
+    for (size_t c = 0; c < jn; ++c) y[r * ldy + c] = hsum(acc[r][c]);
+}
+
+template <class W>
+void tile_rows(size_t rows, const float* x, size_t k, const typename W::E* const* w, float* y, size_t ldy,
+               size_t jn) {
+  switch (rows) {
+    case 1: return tile<W, 1>(x, k, w, y, ldy, jn);
+    case 2: return tile<W, 2>(x, k, w, y, ldy, jn);
+    default: return tile<W, 3>(x, k, w, y, ldy, jn);
+  }
+}
+
+template <class W>
+void gemm(const float* x, size_t n, size_t k, const void* wv, size_t j0, size_t j1, float* y, size_t ldy) {
+  using E = typename W::E;
+  const E* w = static_cast<const E*>(wv);
+  const size_t block = w_block_rows(k * sizeof(E));
+  for (size_t jb = j0; jb < j1; jb += block) {
+    const size_t je = std::min(j1, jb + block);
+    for (size_t i = 0; i < n; i += kMaxRowsX) {
+      const size_t rows = std::min(kMaxRowsX, n - i);
+      for (size_t j = jb; j < je; j += kTileRowsW) {
+        const size_t jn = std::min(kTileRowsW, je - j);
+        // A partial tile repeats its last row; the extra results are dropped.
+        const E* wr[kTileRowsW];
+        for (size_t c = 0; c < kTileRowsW; ++c) wr[c] = w + (j + std::min(c, jn - 1)) * k;
+        tile_rows<W>(rows, x + i * k, k, wr, y + i * ldy + j, ldy, jn);
+      }
+    }
+  }
+}
+
+void to_float_f32(const void* src, size_t count, float* dst) {
+  if (count) std::memcpy(dst, src, count * sizeof(float));  // memcpy from null is UB even for 0 bytes
+}
+
+template <class W>
+void to_float_16(const void* src, size_t count, float* dst) {
+  const uint16_t* s = static_cast<const uint16_t*>(src);
+  size_t p = 0;
+  for (; p + kLanes <= count; p += kLanes) _mm256_storeu_ps(dst + p, W::load(s + p));
+  if (p < count) {
+    uint16_t t[kLanes] = {};
+    float f[kLanes];
+    std::memcpy(t, s + p, (count - p) * sizeof(uint16_t));
+    _mm256_storeu_ps(f, W::load(t));
+    std::memcpy(dst + p, f, (count - p) * sizeof(float));
+  }
+}
+
+}  // namespace
+
+const IsaTable kAvx2Table = {
+    "avx2",
+    {
+        /* F32  */ {to_float_f32, gemm<F32W>},
+        /* F16  */ {to_float_16<F16W>, gemm<F16W>},
+        /* BF16 */ {to_float_16<BF16W>, gemm<BF16W>},
+    },
+};
+
+}  // namespace strata::kernels

@@ -1,0 +1,97 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+
+namespace strata {
+
+void rmsnorm(const float* x, const float* w, size_t rows, size_t dim, float eps, float* out) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    float* o = out + r * dim;
+    float ss = 0;
+    for (size_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+    float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
+    for (size_t i = 0; i < dim; ++i) o[i] = xr[i] * inv * w[i];
+  }
+}
+
+std::vector<float> rope_inv_freq(const ModelConfig& c) {
+  const size_t half = size_t(c.head_dim / 2);
+  std::vector<float> f(half);
+  const auto& s = c.rope_scaling;
+  for (size_t i = 0; i < half; ++i) {
+    double inv = 1.0 / std::pow(c.rope_theta, double(2 * i) / double(c.head_dim));
+    if (s.type == RopeScaling::Type::Linear) {
+      inv /= s.factor;
+    } else if (s.type == RopeScaling::Type::Llama3) {
+      // Long wavelengths are slowed by `factor`, short ones kept, and the band
+      // between is interpolated (Llama 3.1's published scheme).
+      const double pi = 3.14159265358979323846;
+      double low_wavelen = double(s.original_max_position_embeddings) / s.low_freq_factor;
+      double high_wavelen = double(s.original_max_position_embeddings) / s.high_freq_factor;
+      double wavelen = 2 * pi / inv;
+      if (wavelen > low_wavelen) {
+        inv /= s.factor;
+      } else if (wavelen >= high_wavelen) {
+        double smooth = (double(s.original_max_position_embeddings) / wavelen - s.low_freq_factor) /
+                        (s.high_freq_factor - s.low_freq_factor);
+        inv = (1 - smooth) * inv / s.factor + smooth * inv;
+      }
+    }
+    f[i] = float(inv);
+  }
+  return f;
+}
+
+void rope(float* x, size_t heads, size_t head_dim, int64_t pos, const float* inv_freq) {
+  const size_t half = head_dim / 2;
+  for (size_t i = 0; i < half; ++i) {
+    float angle = float(pos) * inv_freq[i];
+    float c = std::cos(angle), s = std::sin(angle);
+    for (size_t h = 0; h < heads; ++h) {
+      float* hx = x + h * head_dim;
+      float a = hx[i], b = hx[i + half];
+      hx[i] = a * c - b * s;
+      hx[i + half] = b * c + a * s;
+    }
+  }
+}
+
+void silu_mul(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void softmax(float* x, size_t n) {
+  if (n == 0) return;
+  float mx = x[0];
+  for (size_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  float sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  float inv = 1.0f / sum;
+  for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void attend(const float* q, const float* k, const float* v, size_t n, size_t head_dim, size_t stride, float scale,
+            float* scores, float* out) {
+  for (size_t t = 0; t < n; ++t) {
+    const float* kt = k + t * stride;
+    float s = 0;
+    for (size_t i = 0; i < head_dim; ++i) s += q[i] * kt[i];
+    scores[t] = s * scale;
+  }
+  softmax(scores, n);
+  for (size_t i = 0; i < head_dim; ++i) out[i] = 0;
+  for (size_t t = 0; t < n; ++t) {
+    const float* vt = v + t * stride;
+    float a = scores[t];
+    for (size_t i = 0; i < head_dim; ++i) out[i] += a * vt[i];
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,190 @@
+// Q8_0 / Q4_0 quantization, the scalar reference matmul and the dispatch to
+// the per-ISA quantized kernels. Compiled for baseline x86-64.
+#include "kernels/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/quant_isa.h"
+
+namespace strata {
+namespace kernels {
+namespace {
+
+// Round to nearest even for |v| < 2^22 without a libm call or a branch, so
+// the loop vectorizes: v + 1.5 * 2^23 lands in [2^23, 2^24) where the f32
+// step is 1, and the addition itself rounds to nearest even.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
+void check_k(size_t k) {
+  if (k % kQuantBlock != 0)
+    throw Error("quantized matmul: k = " + std::to_string(k) + " is not a multiple of " + std::to_string(kQuantBlock));
+}
+
+int block_dot(const BlockQ8_0& w, const BlockQ8_0& x) {
+  int s = 0;
+  for (size_t i = 0; i < kQuantBlock; ++i) s += int(w.qs[i]) * int(x.qs[i]);
+  return s;
+}
+
+int block_dot(const BlockQ4_0& w, const BlockQ8_0& x) {
+  int s = 0;
+  for (size_t i = 0; i < kQuantBlock / 2; ++i) {
+    s += (int(w.qs[i] & 0x0f) - 8) * int(x.qs[i]);
+    s += (int(w.qs[i] >> 4) - 8) * int(x.qs[i + kQuantBlock / 2]);
+  }
+  return s;
+}
+
+// The reference order: blocks in sequence, one f32 accumulator.
+template <class B>
+void gemm_scalar_q(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  check_k(k);
+  const size_t nb = k / kQuantBlock;
+  const std::vector<BlockQ8_0> xq = quantize_x(x, n, k);
+  const B* wb = static_cast<const B*>(w);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = j0; j < j1; ++j) {
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) {
+        const BlockQ8_0& xb = xq[i * nb + b];
+        const B& blk = wb[j * nb + b];
+        acc += f16_to_f32(blk.d) * f16_to_f32(xb.d) * float(block_dot(blk, xb));
+      }
+      y[i * ldy + j] = acc;
+    }
+}
+
+}  // namespace
+
+void dequant_q8_0(const void* src, size_t count, float* dst) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+  for (size_t i = 0; i < count; ++i) dst[i] = f16_to_f32(b[i / kQuantBlock].d) * float(b[i / kQuantBlock].qs[i % kQuantBlock]);
+}
+
+void dequant_q4_0(const void* src, size_t count, float* dst) {
+  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(src);
+  constexpr size_t kHalf = kQuantBlock / 2;
+  for (size_t blk = 0; blk < count / kQuantBlock; ++blk) {
+    const float d = f16_to_f32(b[blk].d);
+    float* o = dst + blk * kQuantBlock;
+    for (size_t i = 0; i < kHalf; ++i) {
+      o[i] = d * float(int(b[blk].qs[i] & 0x0f) - 8);
+      o[i + kHalf] = d * float(int(b[blk].qs[i] >> 4) - 8);
+    }
+  }
+}
+
+const TypeOps kScalarQuant[kQuantTypeCount] = {
+    /* Q8_0 */ {dequant_q8_0, gemm_scalar_q<BlockQ8_0>},
+    /* Q4_0 */ {dequant_q4_0, gemm_scalar_q<BlockQ4_0>},
+};
+
+std::vector<BlockQ8_0> quantize_x(const float* x, size_t n, size_t k) {
+  std::vector<BlockQ8_0> q(n * (k / kQuantBlock));
+  if (!q.empty()) quantize_q8_0(x, n * k, q.data());
+  return q;
+}
+
+namespace {
+
+const TypeOps& quant_ops(const IsaTable& isa, QuantType t) {
+  const size_t i = size_t(t);
+  if (i >= kQuantTypeCount) throw Error("quantized matmul: unknown type " + std::to_string(i));
+  const std::string name = isa.name;
+  // The AVX-512 integer dot is VNNI, which not every AVX-512 CPU has.
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  if (name == "avx512") return vnni ? kAvx512Quant[i] : kAvx2Quant[i];
+  if (name == "avx2") return kAvx2Quant[i];
+  return kScalarQuant[i];
+}
+
+void run_quant(const IsaTable& isa, const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y,
+               size_t ldy, ThreadPool* pool) {
+  const TypeOps& ops = quant_ops(isa, wt);
+  check_k(k);
+  if (n == 0 || m == 0) return;
+  if (n > 1 && ldy < m) throw Error("quantized matmul: ldy " + std::to_string(ldy) + " < m " + std::to_string(m));
+  // As in matmul(): threads split output columns only; each quantizes x
+  // itself (n * k work against n * k * its columns).
+  constexpr size_t kMinWork = 1 << 16;
+  const size_t per_col = std::max<size_t>(1, n * k);
+  const size_t grain =
+      std::max<size_t>(4 * kTileRowsW, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
+  auto gemm = ops.gemm;
+  parallel_for(pool, m, grain, [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); });
+}
+
+}  // namespace
+}  // namespace kernels
+
+size_t quant_bytes(QuantType t, size_t count) {
+  const size_t blocks = count / kQuantBlock;
+  return blocks * (t == QuantType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0));
+}
+
+void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst) {
+  kernels::check_k(count);
+  for (size_t b = 0; b < count / kQuantBlock; ++b) {
+    const float* x = src + b * kQuantBlock;
+    float amax = 0.0f;
+    for (size_t i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = f32_to_f16(d);
+    for (size_t i = 0; i < kQuantBlock; ++i) dst[b].qs[i] = int8_t(kernels::round_even(x[i] * id));
+  }
+}
+
+void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst) {
+  kernels::check_k(count);
+  constexpr size_t kHalf = kQuantBlock / 2;
+  for (size_t b = 0; b < count / kQuantBlock; ++b) {
+    const float* x = src + b * kQuantBlock;
+    float amax = 0.0f, max = 0.0f;  // the value of largest magnitude, with its sign
+    for (size_t i = 0; i < kQuantBlock; ++i)
+      if (amax < std::fabs(x[i])) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = f32_to_f16(d);
+    for (size_t i = 0; i < kHalf; ++i) {
+      const int q0 = std::min(15, int(int8_t(x[i] * id + 8.5f)));
+      const int q1 = std::min(15, int(int8_t(x[i + kHalf] * id + 8.5f)));
+      dst[b].qs[i] = uint8_t(q0 | (q1 << 4));
+    }
+  }
+}
+
+void dequantize(const void* src, QuantType t, size_t count, float* dst) {
+  kernels::check_k(count);
+  kernels::quant_ops(kernels::selected_table(), t).to_float(src, count, dst);
+}
+
+void matmul_quant(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y, size_t ldy,
+                  ThreadPool* pool) {
+  kernels::run_quant(kernels::selected_table(), x, n, k, w, wt, m, y, ldy, pool);
+}
+
+void matmul_quant_isa(const char* isa, const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m,
+                      float* y, size_t ldy, ThreadPool* pool) {
+  kernels::run_quant(kernels::named_table(isa), x, n, k, w, wt, m, y, ldy, pool);
+}
+
+void matmul_quant_reference(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y,
+                            size_t ldy) {
+  if (n == 0 || m == 0) return;
+  kernels::quant_ops(kernels::named_table("scalar"), wt).gemm(x, n, k, w, 0, m, y, ldy);
+}
+
+}  // namespace strata

@@ -1,0 +1,63 @@
+// Block-quantized weights in ggml's layouts (Q8_0, Q4_0) and matmul with
+// them. Activations are quantized on the fly to Q8_0 blocks (one scale per
+// 32 values) so each block's dot product is exact integer arithmetic:
+//
+//   std::vector<BlockQ4_0> w(m * k / 32);
+//   quantize_q4_0(w_f32, m * k, w.data());                 // or read from a GGUF
+//   matmul_quant(x, n, k, w.data(), QuantType::Q4_0, m, y, m, pool);
+//
+// y[i, j] = sum over blocks b of  d_w[j, b] * d_x[i, b] * sum_{32} q_w * q_x
+// with the determinism contract of matmul.h (bitwise the same for any n,
+// other rows, thread count). k must be a multiple of 32.
+//
+// Until DType has Q8_0 / Q4_0 entries these have their own entry points; the
+// per-ISA operations already have the kernels::TypeOps shape so they become
+// rows of the one matmul table when it does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace strata {
+
+class ThreadPool;
+
+inline constexpr size_t kQuantBlock = 32;  // elements per block
+
+// ggml block_q8_0: value = d * qs[i].
+struct BlockQ8_0 {
+  uint16_t d;  // f16 scale
+  int8_t qs[kQuantBlock];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "ggml block_q8_0 layout");
+
+// ggml block_q4_0: element i < 16 is the low nibble of qs[i], element i + 16
+// the high nibble; value = d * (nibble - 8).
+struct BlockQ4_0 {
+  uint16_t d;  // f16 scale
+  uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ4_0) == 18, "ggml block_q4_0 layout");
+
+enum class QuantType : uint8_t { Q8_0, Q4_0 };
+
+// Bytes of `count` elements (count a multiple of 32).
+size_t quant_bytes(QuantType t, size_t count);
+
+// ggml's rounding: Q8_0 scales by max|x| / 127, Q4_0 by the signed value of
+// largest magnitude / -8. `count` a multiple of 32.
+void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst);
+void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst);
+void dequantize(const void* src, QuantType t, size_t count, float* dst);
+
+void matmul_quant(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y, size_t ldy,
+                  ThreadPool* pool);
+// Scalar reference: the same activation quantization, plain loops.
+void matmul_quant_reference(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y,
+                            size_t ldy);
+// Forced to one instruction set (see available_kernel_isas() in matmul.h).
+void matmul_quant_isa(const char* isa, const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m,
+                      float* y, size_t ldy, ThreadPool* pool);
+
+}  // namespace strata

@@ -1,0 +1,90 @@
+#include "runtime/planner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+
+#include "core/byte_size.h"
+#include "core/error.h"
+
+namespace strata {
+
+size_t Plan::resident_units() const { return size_t(std::count(resident.begin(), resident.end(), true)); }
+
+uint64_t auto_budget(uint64_t everything) {
+  uint64_t avail = 0;
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb;
+  std::string unit;
+  while (f >> key >> kb >> unit) {
+    if (key == "MemAvailable:") {
+      avail = kb * 1024;
+      break;
+    }
+  }
+  if (avail == 0) avail = uint64_t(4) << 30;
+  uint64_t cap = avail / 10 * 8;
+  return std::min(everything, cap);
+}
+
+Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
+  Plan p;
+  p.kv_bytes = req.kv_bytes;
+  p.activation_bytes = req.activation_bytes;
+  p.logits_bytes = req.logits_bytes;
+  p.fixed_bytes = req.kv_bytes + req.activation_bytes + req.logits_bytes + kPlanReserveBytes;
+  uint64_t all = 0;
+  for (const auto& u : units) {
+    p.slot_bytes = std::max(p.slot_bytes, u.slot_bytes);
+    all += u.slot_bytes;
+  }
+  p.min_budget = p.fixed_bytes + std::min(all, p.slot_bytes);
+  p.budget = req.budget ? req.budget : auto_budget(p.fixed_bytes + all);
+  p.resident.assign(units.size(), false);
+  if (p.budget < p.min_budget) {
+    throw Error(fmt::format(
+        "--max-memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
+        "largest layer, KV cache {}, activations {}, logits {}, reserve {})",
+        format_bytes(p.budget), format_bytes(p.min_budget), format_bytes(p.slot_bytes), format_bytes(p.kv_bytes),
+        format_bytes(p.activation_bytes), format_bytes(p.logits_bytes), format_bytes(kPlanReserveBytes)));
+  }
+  uint64_t room = p.budget - p.fixed_bytes;
+  if (all <= room) {
+    p.resident.assign(units.size(), true);
+    p.resident_bytes = all;
+    p.total_bytes = p.fixed_bytes + all;
+    return p;
+  }
+  // Two slots let the next unit load while this one computes; residents come
+  // next (each resident byte is a byte never read again); spare room then
+  // deepens the prefetch.
+  size_t slots = room >= 2 * p.slot_bytes ? 2 : 1;
+  room -= slots * p.slot_bytes;
+  for (size_t i = 0; i < units.size(); ++i) {
+    // Keep at least `slots` units streaming, else a slot would sit idle and
+    // it could have held a resident unit instead.
+    size_t streaming = units.size() - p.resident_units();
+    if (streaming <= slots) break;
+    if (units[i].slot_bytes <= room) {
+      p.resident[i] = true;
+      room -= units[i].slot_bytes;
+      p.resident_bytes += units[i].slot_bytes;
+    }
+  }
+  size_t streaming = units.size() - p.resident_units();
+  while (slots < req.max_slots && slots < streaming && room >= p.slot_bytes) {
+    ++slots;
+    room -= p.slot_bytes;
+  }
+  slots = std::min(slots, streaming);
+  p.n_slots = slots;
+  for (size_t i = 0; i < units.size(); ++i)
+    if (!p.resident[i]) p.streamed_bytes_per_pass += units[i].file_bytes;
+  p.total_bytes = p.fixed_bytes + p.resident_bytes + p.n_slots * p.slot_bytes;
+  return p;
+}
+
+}  // namespace strata

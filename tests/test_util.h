@@ -1,0 +1,38 @@
+// Helpers shared by tests: paths to the shared test data and the strata
+// binary, temporary directories, and running the CLI.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace strata::test {
+
+std::filesystem::path testdata();            // ../shared/testdata
+std::filesystem::path stories_dir();         // testdata()/stories260K
+std::string strata_bin();
+
+// A fresh directory removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int status = -1;  // exit status, or 128+signal
+  std::string out, err;
+  long max_rss_kb = 0;  // peak resident memory of the child (ru_maxrss)
+};
+// Runs strata with the given arguments (no shell), capturing stdout/stderr.
+CommandResult run_strata(const std::vector<std::string>& args);
+
+std::vector<float> read_f32_file(const std::filesystem::path& p);
+std::string read_text(const std::filesystem::path& p);
+
+}  // namespace strata::test
