@@ -190,7 +190,9 @@ TEST(MatmulDispatch, DefaultIsTheBestAvailable) {
   ASSERT_FALSE(isas.empty());
   EXPECT_STREQ(isas.front(), "scalar");
   const char* forced = std::getenv("STRATA_FORCE_ISA");
-  if (!forced || !*forced) EXPECT_STREQ(kernel_isa(), isas.back());
+  if (!forced || !*forced) {
+    EXPECT_STREQ(kernel_isa(), isas.back());
+  }
 }
 
 // The dispatcher reads STRATA_FORCE_ISA once per process, so this test runs

@@ -41,9 +41,14 @@ static std::string slurp_fd(int fd) {
   return s;
 }
 
-CommandResult run_strata(const std::vector<std::string>& args) {
-  TempDir tmp;
-  auto out_path = tmp / "out", err_path = tmp / "err";
+int spawn_strata(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                 const std::filesystem::path& err_path) {
+  std::string bin = strata_bin();
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  argv.push_back(bin.data());
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -53,21 +58,31 @@ CommandResult run_strata(const std::vector<std::string>& args) {
     dup2(o, 1);
     dup2(e, 2);
     dup2(in, 0);
-    std::vector<char*> argv;
-    std::string bin = strata_bin();
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
     execv(bin.c_str(), argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+static int wait_status(int pid, struct rusage* ru) {
   int st = 0;
+  wait4(pid, &st, 0, ru);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int wait_strata(int pid) {
   struct rusage ru {};
-  wait4(pid, &st, 0, &ru);
+  return wait_status(pid, &ru);
+}
+
+CommandResult run_strata(const std::vector<std::string>& args) {
+  TempDir tmp;
+  auto out_path = tmp / "out", err_path = tmp / "err";
+  int pid = spawn_strata(args, out_path, err_path);
+  struct rusage ru {};
   CommandResult r;
+  r.status = wait_status(pid, &ru);
   r.max_rss_kb = ru.ru_maxrss;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   r.out = slurp_fd(open(out_path.c_str(), O_RDONLY));
   r.err = slurp_fd(open(err_path.c_str(), O_RDONLY));
   return r;

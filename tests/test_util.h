@@ -32,6 +32,12 @@ struct CommandResult {
 // Runs strata with the given arguments (no shell), capturing stdout/stderr.
 CommandResult run_strata(const std::vector<std::string>& args);
 
+// Starts strata in the background with stdout/stderr to files; returns the pid.
+int spawn_strata(const std::vector<std::string>& args, const std::filesystem::path& out,
+                 const std::filesystem::path& err);
+// Waits for a spawned process; returns its exit status or 128+signal.
+int wait_strata(int pid);
+
 std::vector<float> read_f32_file(const std::filesystem::path& p);
 std::string read_text(const std::filesystem::path& p);
 

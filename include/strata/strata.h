@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ struct EngineOptions {
   uint64_t max_memory = 0;  // bytes for everything strata allocates; 0 = automatic
   size_t threads = 0;       // 0 = all cores
   size_t max_prefill_rows = 512;  // prompt positions per forward pass
+  // How model files are read: "uring", "direct", "pread", "buffered", or
+  // "" / "auto" for the fastest on the model's file system (calibrated once
+  // per file system and cached).
+  std::string io;
+  // Streaming slots: one computing, the others loading ahead (prefetch
+  // depth + 1); 1 reads each unit synchronously before computing it.
+  // 0 = the planner's choice.
+  size_t streaming_slots = 0;
 };
 
 struct PassStats {
@@ -84,6 +93,7 @@ struct GenerateResult {
   std::vector<PassStats> passes;
   MemoryPlan plan;
   uint64_t peak_ledger_bytes = 0;
+  std::string io_method;             // how the model files were read
 };
 
 struct ScoreResult {
@@ -92,6 +102,41 @@ struct ScoreResult {
   double perplexity = 0;             // exp(-mean logprobs)
   std::vector<float> logits;         // positions x vocab, when asked for
   std::vector<PassStats> passes;
+  MemoryPlan plan;
+  std::string io_method;
+};
+
+// One sequence of a batch job. `key` identifies it in the results.
+struct SequenceRequest {
+  uint64_t key = 0;
+  std::vector<int32_t> prompt_ids;
+  int max_new_tokens = 64;
+  SamplingParams sampling;
+  bool stop_at_eos = true;
+  // Called after each new token with the ids so far; true ends the sequence
+  // with finish_reason "stop" (stop strings are checked here).
+  std::function<bool(const std::vector<int32_t>&)> should_stop;
+};
+
+struct SequenceResult {
+  uint64_t key = 0;
+  std::vector<int32_t> output_ids;
+  std::string finish_reason;  // "stop" or "length"
+  size_t prompt_tokens = 0;
+};
+
+struct BatchOptions {
+  size_t max_sequences = 0;  // sequences in flight; 0 = the largest the budget allows (at most 64)
+  int64_t context = 0;       // KV positions per sequence (prompt + new tokens); required
+};
+
+struct BatchStats {
+  size_t sequences = 0;          // in flight at most (the batch size used)
+  size_t passes = 0;
+  uint64_t generated_tokens = 0;
+  uint64_t prompt_tokens = 0;
+  uint64_t bytes_read = 0;
+  double wall_s = 0, io_wait_s = 0;
   MemoryPlan plan;
 };
 
@@ -104,11 +149,25 @@ class Engine {
   virtual ModelInfo info() const = 0;
   // The plan a request needing `context` positions, with logits for
   // `logit_rows` rows per pass (1 for generation, the prompt for scoring),
-  // would get.
-  virtual MemoryPlan plan_for(int64_t context, size_t logit_rows = 1) const = 0;
+  // would get; with sequences > 1, the plan of a batch of that size.
+  virtual MemoryPlan plan_for(int64_t context, size_t logit_rows = 1, size_t sequences = 1) const = 0;
   virtual GenerateResult generate(const GenerateRequest& request) = 0;
   virtual ScoreResult score(const std::vector<int32_t>& ids, bool keep_logits) = 0;
+  // The read method ("uring", "direct", "pread", "buffered"); chosen (and
+  // calibrated if needed) on first use. io_method_reason() says why.
   virtual std::string io_method() const = 0;
+  virtual std::string io_method_reason() const = 0;
+
+  // Continuous batching: pulls requests from `next` (nullopt = no more) while
+  // fewer than the batch size are in flight, runs every active sequence in
+  // each forward pass (prompt chunks and decode steps together, so each
+  // layer is read once per pass for all of them), and hands each finished
+  // sequence to `done` as soon as it ends. Greedy results equal generate()'s
+  // for the same prompt, whatever the batch.
+  virtual BatchStats generate_batch(const std::function<std::optional<SequenceRequest>()>& next,
+                                    const std::function<void(SequenceResult&&)>& done, const BatchOptions& options) = 0;
+  // The batch size generate_batch would choose for `context`.
+  virtual size_t auto_batch_size(int64_t context, size_t cap) const = 0;
 };
 
 // Parses "512MiB", "4GiB", "2.5GB"...; throws strata::UsageError.

@@ -46,6 +46,8 @@ Runner register_info(CLI::App& app) {
                           {"head_bytes", i.head_bytes},
                           {"eos_token_ids", i.eos_token_ids},
                           {"io_method", engine->io_method()},
+                          {"io_method_reason", engine->io_method_reason()},
+                          {"bytes_read_per_pass", p.streamed_bytes_per_pass},
                           {"min_memory_bytes", p.min_budget},
                           {"plan", plan_json(p)}};
       std::printf("%s\n", j.dump(2).c_str());
@@ -62,7 +64,9 @@ Runner register_info(CLI::App& app) {
                 (long long)i.max_position_embeddings, i.tied_embeddings ? ", tied embeddings" : "");
     std::printf("bytes:          %s per layer, embedding %s, head %s\n", format_bytes(i.layer_bytes).c_str(),
                 format_bytes(i.embedding_bytes).c_str(), format_bytes(i.head_bytes).c_str());
-    std::printf("I/O method:     %s\n", engine->io_method().c_str());
+    std::printf("I/O method:     %s (%s)\n", engine->io_method().c_str(), engine->io_method_reason().c_str());
+    std::printf("read per pass:  %s (model %s - resident %s)\n", format_bytes(p.streamed_bytes_per_pass).c_str(),
+                format_bytes(i.total_bytes).c_str(), format_bytes(p.resident_bytes).c_str());
     std::printf("memory plan for a context of %lld positions:\n%s", (long long)ctx, plan_text(p).c_str());
     return 0;
   };

@@ -61,7 +61,12 @@ Runner register_run(CLI::App& app) {
       std::printf("\n");
       std::fprintf(stderr, "[%zu tokens, finish: %s, prefill %.3f s, decode %.3f s (%.2f tokens/s)]\n",
                    r.output_ids.size(), r.finish_reason.c_str(), r.prefill_s, r.decode_s, tps);
-      if (o->profile) print_profile(r.passes);
+      if (o->profile) {
+        std::fprintf(stderr, "I/O method %s (%s); read per pass %s (resident %s)\n", r.io_method.c_str(),
+                     engine->io_method_reason().c_str(), format_bytes(r.plan.streamed_bytes_per_pass).c_str(),
+                     format_bytes(r.plan.resident_bytes).c_str());
+        print_profile(r.passes);
+      }
     }
     return 0;
   };

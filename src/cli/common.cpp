@@ -16,6 +16,11 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
                    "Memory budget for everything strata allocates (e.g. 512MiB, 4GiB, 2.5GB). Default: everything "
                    "resident if it fits in 80% of available memory, else 80% of available memory");
     cmd.add_option("--threads", o.threads, "Compute threads (default: all cores)")->check(CLI::Range(1, 1024));
+    cmd.add_option("--io", o.io,
+                   "How to read the model files: auto (the fastest on this file system, measured once and cached), "
+                   "uring (io_uring + O_DIRECT), direct (O_DIRECT pread threads), pread (buffered pread threads), "
+                   "buffered (sequential reads with read-ahead); the page cache is emptied behind every method")
+        ->check(CLI::IsMember({"auto", "uring", "direct", "pread", "buffered"}));
   }
   cmd.add_option("--format", o.format, "Output format")->check(CLI::IsMember({"text", "json"}));
 }
@@ -24,10 +29,18 @@ std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
   EngineOptions e;
   if (!o.max_memory.empty()) e.max_memory = parse_byte_size(o.max_memory);
   e.threads = o.threads;
+  e.io = o.io;
   return Engine::open(o.model, e);
 }
 
 bool json_output(const ModelOptions& o) { return o.format == "json"; }
+
+std::optional<Tokenizer> load_model_tokenizer(const std::string& model) {
+  std::filesystem::path p(model);
+  if (std::filesystem::is_regular_file(p)) return Tokenizer::from_file(p);
+  if (std::filesystem::exists(p / "tokenizer.json")) return Tokenizer::from_file(p / "tokenizer.json");
+  return std::nullopt;
+}
 
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag) {
   std::vector<int32_t> ids;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "strata/strata.h"
+#include "tokenizer/tokenizer.h"
 
 namespace strata::cli {
 
@@ -16,12 +17,17 @@ struct ModelOptions {
   std::string max_memory;  // empty = automatic
   size_t threads = 0;
   std::string format = "text";
+  std::string io = "auto";  // --io
+
 };
 
 // MODEL positional, --max-memory, --threads, --format.
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory = true);
 std::unique_ptr<Engine> open_engine(const ModelOptions& o);
 bool json_output(const ModelOptions& o);
+// The tokenizer of a model: MODEL/tokenizer.json if present, or MODEL itself
+// when it is a tokenizer.json file; nullopt when there is none.
+std::optional<Tokenizer> load_model_tokenizer(const std::string& model);
 
 // "1,345,22" or "1 345 22"; throws UsageError naming the flag.
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag);

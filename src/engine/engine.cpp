@@ -7,8 +7,10 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "engine/batch_scheduler.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
+#include "runtime/io_select.h"
 #include "strata/strata.h"
 
 namespace strata {
@@ -23,6 +25,8 @@ class EngineImpl final : public Engine {
   EngineImpl(const std::filesystem::path& dir, const EngineOptions& opt)
       : opt_(opt), model_(open_model_layout(dir)), units_(build_stream_units(model_)), pool_(opt.threads) {
     if (opt_.max_prefill_rows == 0) throw UsageError("max_prefill_rows must be positive");
+    if (!opt_.io.empty() && opt_.io != "auto" && !parse_io_method(opt_.io))
+      throw UsageError("unknown I/O method '" + opt_.io + "' (expected auto, uring, direct, pread or buffered)");
   }
 
   ModelInfo info() const override {
@@ -51,13 +55,14 @@ class EngineImpl final : public Engine {
     return i;
   }
 
-  MemoryPlan plan_for(int64_t context, size_t logit_rows) const override {
-    SessionShape s = shape(context, 1);
-    s.max_logit_rows = std::min(std::max<size_t>(logit_rows, 1), s.max_rows);
+  MemoryPlan plan_for(int64_t context, size_t logit_rows, size_t sequences) const override {
+    SessionShape s = sequences > 1 ? batch_shape(context, sequences) : shape(context, 1);
+    if (sequences <= 1) s.max_logit_rows = std::min(std::max<size_t>(logit_rows, 1), s.max_rows);
     return to_public(plan_session(model_, units_, opt_, s, pool_.size()), context, units_.size());
   }
 
-  std::string io_method() const override { return "pread"; }
+  std::string io_method() const override { return io_method_name(io_choice().method); }
+  std::string io_method_reason() const override { return io_choice().reason; }
 
   GenerateResult generate(const GenerateRequest& req) override {
     validate_sampling(req.sampling);
@@ -95,6 +100,7 @@ class EngineImpl final : public Engine {
     }
     out.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
     out.peak_ledger_bytes = s.ledger.peak();
+    out.io_method = s.io->name();
     return out;
   }
 
@@ -109,6 +115,7 @@ class EngineImpl final : public Engine {
     kv.length = 0;
     ScoreResult out;
     out.plan = to_public(s.plan, kv.capacity(), units_.size());
+    out.io_method = s.io->name();
     const size_t vocab = size_t(model_.config.vocab_size);
     if (keep_logits) out.logits.resize(size_t(n) * vocab);
     double sum = 0;
@@ -136,7 +143,48 @@ class EngineImpl final : public Engine {
     return out;
   }
 
+  size_t auto_batch_size(int64_t context, size_t cap) const override {
+    // The largest batch whose plan fits: KV caches and activations grow with
+    // it, and a budget spent on them is not spent on resident layers, but
+    // every extra sequence shares each layer read, which is the larger win.
+    size_t lo = 1, hi = std::max<size_t>(cap, 1);
+    if (!fits(context, lo)) return 1;  // make_plan will explain the minimum
+    while (lo < hi) {
+      size_t mid = (lo + hi + 1) / 2;
+      if (fits(context, mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  BatchStats generate_batch(const std::function<std::optional<SequenceRequest>()>& next,
+                            const std::function<void(SequenceResult&&)>& done, const BatchOptions& bo) override {
+    if (bo.context <= 0) throw UsageError("batch context must be positive");
+    check_context(bo.context);
+    size_t n = bo.max_sequences ? bo.max_sequences : auto_batch_size(bo.context, 64);
+    Session& s = session(batch_shape(bo.context, n));
+    BatchStats st = run_batch(s, model_.config, next, done);
+    st.plan = to_public(s.plan, bo.context, units_.size());
+    return st;
+  }
+
  private:
+  SessionShape batch_shape(int64_t context, size_t sequences) const {
+    SessionShape s = shape(context, sequences);
+    // Decode rows of every sequence plus a prompt chunk share a pass.
+    s.max_rows = std::max(sequences, size_t(std::min<int64_t>(int64_t(opt_.max_prefill_rows), context * int64_t(sequences))));
+    return s;
+  }
+
+  bool fits(int64_t context, size_t sequences) const {
+    try {
+      plan_session(model_, units_, opt_, batch_shape(context, sequences), pool_.size());
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
   SessionShape shape(int64_t context, size_t sequences) const {
     SessionShape s;
     s.context = std::max<int64_t>(context, 1);
@@ -149,9 +197,9 @@ class EngineImpl final : public Engine {
   Session& session(const SessionShape& sh) {
     // Reuse the current session when it is big enough for this request.
     if (!session_ || shape_.context < sh.context || shape_.max_rows < sh.max_rows ||
-        shape_.max_logit_rows < sh.max_logit_rows || shape_.sequences < sh.sequences) {
+        shape_.max_logit_rows < sh.max_logit_rows || shape_.sequences != sh.sequences) {
       session_.reset();
-      session_ = std::make_unique<Session>(model_, units_, opt_, sh, pool_);
+      session_ = std::make_unique<Session>(model_, units_, opt_, sh, pool_, io_choice().method);
       shape_ = sh;
     }
     return *session_;
@@ -187,7 +235,20 @@ class EngineImpl final : public Engine {
     return logits;
   }
 
+  // Chosen on first use: a calibration reads the disk, which `info` on a
+  // small model or a plan query should not pay for.
+  const IoChoice& io_choice() const {
+    if (!io_choice_) {
+      std::optional<IoMethod> req;
+      if (!opt_.io.empty() && opt_.io != "auto") req = parse_io_method(opt_.io);
+      ModelFiles files(model_.index.files);
+      io_choice_ = choose_io_method(files, req);
+    }
+    return *io_choice_;
+  }
+
   EngineOptions opt_;
+  mutable std::optional<IoChoice> io_choice_;
   ModelLayout model_;
   std::vector<StreamUnit> units_;
   mutable ThreadPool pool_;

@@ -10,6 +10,7 @@ Plan plan_session(const ModelLayout& m, const std::vector<StreamUnit>& units, co
   r.kv_bytes = KvCache::bytes_for(c.num_layers, s.context, c.kv_dim()) * s.sequences;
   r.activation_bytes = Transformer::activation_bytes(c, s.max_rows, s.context, threads);
   r.logits_bytes = Transformer::logits_bytes(c, s.max_logit_rows);
+  r.slots = opt.streaming_slots;
   return make_plan(units, r);
 }
 
@@ -32,9 +33,9 @@ MemoryPlan to_public(const Plan& p, int64_t context, size_t units) {
 }
 
 Session::Session(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
-                 const SessionShape& shape, ThreadPool& pool)
+                 const SessionShape& shape, ThreadPool& pool, IoMethod io_method)
     : plan(plan_session(m, units, opt, shape, pool.size())), ledger(plan.budget), files(m.index.files) {
-  io = make_pread_engine(files);
+  io = make_io_engine(io_method, files);
   // Order matters for the peak: the big fixed buffers first, so a planning
   // error shows before any disk read.
   for (size_t i = 0; i < shape.sequences; ++i)

@@ -33,7 +33,7 @@ MemoryPlan to_public(const Plan& p, int64_t context, size_t units);
 class Session {
  public:
   Session(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
-          const SessionShape& shape, ThreadPool& pool);
+          const SessionShape& shape, ThreadPool& pool, IoMethod io_method = IoMethod::Pread);
 
   Plan plan;
   MemoryLedger ledger;

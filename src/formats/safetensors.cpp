@@ -106,7 +106,7 @@ json parse_json(const char* begin, const char* end, const std::string& file, con
       case json::parse_event_t::key:
         if (!keys.empty() && parsed.is_string() && !keys.back().insert(parsed.get_ref<const std::string&>()).second) {
           const std::string& k = parsed.get_ref<const std::string&>();
-          if (keys.size() == 1) fail(file, "tensor " + quote_name(k) + " appears more than once in the " + what);
+          if (keys.size() == 1 && std::string_view(what) == "header") fail(file, "tensor " + quote_name(k) + " appears more than once in the " + what);
           fail(file, "key " + quote_name(k) + " appears more than once in one object of the " + what);
         }
         break;

@@ -2,6 +2,12 @@
 // of JSON mapping tensor names to {dtype, shape, data_offsets}, then the data.
 // Nothing in the header is trusted: every length, offset and shape is checked
 // against the file size and the dtype before it is used.
+//
+//   TensorIndex idx = load_tensor_index(model_dir);   // single file or sharded
+//   const TensorInfo* t = idx.find("model.embed_tokens.weight");
+//   // read t->nbytes bytes at t->offset of idx.files[t->file]
+//
+// Writing is in safetensors_writer.h.
 #pragma once
 
 #include <cstdint>

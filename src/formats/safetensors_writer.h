@@ -14,9 +14,9 @@
 //
 // Compatibility: Hugging Face's reference reader (Rust `safetensors`, and the
 // Python package built on it) rejects files whose tensors leave gaps or do not
-// end exactly at the end of the file. Gaps appear only when a tensor's byte
-// size is not a multiple of tensor_alignment (real model tensors almost
-// always are); set tensor_alignment = 1 when the file must load there too.
+// end exactly at the end of the file, so tensors are packed back to back by
+// default (tensor_alignment = 1). strata needs no gaps: it reads whole pages
+// around each layer and only needs the data area page-aligned.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +39,7 @@ class SafetensorsWriter {
 
   struct Options {
     uint64_t data_alignment = 4096;  // start of the data area; power of two (8 at least is used)
-    uint64_t tensor_alignment = 64;  // start of each tensor in the data area; power of two
+    uint64_t tensor_alignment = 1;  // start of each tensor in the data area; power of two
     size_t chunk_bytes = size_t(8) << 20;  // largest piece asked of a Fill, and the write size
     bool sync = true;  // fsync before the rename, so a crash never leaves a valid-looking partial file
   };

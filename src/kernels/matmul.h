@@ -7,6 +7,9 @@
 // can compute a block of output columns (an lm_head streamed in row blocks)
 // straight into a wider logits matrix.
 //
+//   ThreadPool pool;                                   // optional: nullptr runs on the caller
+//   matmul(x, n, k, w_bytes, DType::BF16, m, y, m, &pool);   // y[n, m] = x[n, k] * W[m, k]^T
+//
 // Determinism contract (the engine relies on it): y[i, j] is bitwise the same
 // whatever n is, whatever the other rows of x are, and whatever the thread
 // count is. So a sequence gives identical logits alone or inside a batch.

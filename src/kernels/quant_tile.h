@@ -57,6 +57,16 @@ void quant_tile(const BlockQ8_0* x, size_t nb, const typename W::B* const* w, fl
   for (size_t r = 0; r < R; ++r)
     for (size_t c = 0; c < kTileRowsW; ++c) acc[r][c] = _mm256_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {
+    if constexpr (R == 1) {
+      // A matvec streams W once; fetch the next tile (the 4 rows after
+      // these) ahead, as the hardware prefetcher restarts at each tile.
+      const char* next = reinterpret_cast<const char*>(w[3] + nb + b);
+      const size_t row = nb * sizeof(typename W::B);
+      _mm_prefetch(next, _MM_HINT_T0);
+      _mm_prefetch(next + row, _MM_HINT_T0);
+      _mm_prefetch(next + 2 * row, _MM_HINT_T0);
+      _mm_prefetch(next + 3 * row, _MM_HINT_T0);
+    }
     __m256i wq[kTileRowsW];
     __m256 dw[kTileRowsW];
 #pragma GCC unroll 4

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "runtime/io_engine.h"
+#include "runtime/model_files.h"
 
 namespace strata {
 
@@ -23,7 +24,9 @@ LayerStore::LayerStore(const std::vector<StreamUnit>& units, const Plan& plan, I
     slots_.emplace_back(plan.slot_bytes, &ledger, "streaming slot");
   if (!schedule_.empty()) {
     if (slots_.empty()) throw Error("internal: streamed units but no streaming slot in the plan");
-    thread_ = std::thread([this] { io_loop(); });
+    slot_loaded_.assign(slots_.size(), 0);
+    const size_t loaders = slots_.size() >= 3 ? 2 : 1;
+    for (size_t t = 0; t < loaders; ++t) threads_.emplace_back([this] { io_loop(); });
   }
 }
 
@@ -33,35 +36,41 @@ LayerStore::~LayerStore() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
 }
 
 void LayerStore::load(const StreamUnit& u, uint8_t* dest) {
   std::vector<ReadRequest> reqs = u.reads;
   for (auto& r : reqs) r.dest = dest + reinterpret_cast<uintptr_t>(r.dest);
   io_.read(reqs);
+  // A file rewritten in place while being read would give garbage weights.
+  for (size_t f = 0; f < u.reads.size(); ++f)
+    if (f == 0 || u.reads[f].file != u.reads[f - 1].file) io_.files().check_unchanged(u.reads[f].file);
   bytes_loaded_ += u.file_bytes;
 }
 
 void LayerStore::io_loop() {
-  for (uint64_t pos = 0;; ++pos) {
+  for (;;) {
+    uint64_t pos;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || pos < released_ + slots_.size(); });
-      if (stop_) return;
+      // A position may load once its slot's previous occupant was released.
+      cv_.wait(lk, [&] { return stop_ || error_ || claimed_ < released_ + slots_.size(); });
+      if (stop_ || error_) return;
+      pos = claimed_++;
     }
     const StreamUnit& u = units_[schedule_[pos % schedule_.size()]];
     try {
       load(u, slots_[pos % slots_.size()].data());
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu_);
-      error_ = std::current_exception();
+      if (!error_) error_ = std::current_exception();
       cv_.notify_all();
       return;
     }
     {
       std::lock_guard<std::mutex> lk(mu_);
-      loaded_ = pos + 1;
+      slot_loaded_[pos % slots_.size()] = pos + 1;
     }
     cv_.notify_all();
   }
@@ -74,7 +83,8 @@ const uint8_t* LayerStore::acquire(size_t unit) {
   if (schedule_[pos % schedule_.size()] != unit)
     throw Error("internal: units acquired out of pass order");
   auto t0 = std::chrono::steady_clock::now();
-  cv_.wait(lk, [&] { return error_ || loaded_ > pos; });
+  uint64_t& slot = slot_loaded_[pos % slots_.size()];
+  cv_.wait(lk, [&] { return error_ || slot == pos + 1; });
   io_wait_ns_ += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   if (error_) std::rethrow_exception(error_);
   ++acquired_;

@@ -1,8 +1,10 @@
 // Holds the model's units in memory as the forward pass needs them.
 // Resident units are loaded once at start and never re-read. The others
-// cycle through a ring of slots: a background I/O thread loads units in the
+// cycle through a ring of slots: background I/O threads load units in the
 // order passes use them (layers, then head blocks, then the next pass),
-// running ahead of compute by as many units as there are slots.
+// running ahead of compute by as many units as there are slots. Two loaders
+// work on consecutive units when there are three slots or more, so the disk
+// queue never drains at a unit boundary.
 //
 //   const uint8_t* w = store.acquire(u);   // blocks until unit u is loaded
 //   ... compute with w ...
@@ -61,7 +63,8 @@ class LayerStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t loaded_ = 0;    // schedule positions loaded so far
+  uint64_t claimed_ = 0;   // schedule positions a loader has taken
+  std::vector<uint64_t> slot_loaded_;  // per slot: 1 + the position it holds, 0 = none
   uint64_t acquired_ = 0;  // positions handed to compute
   uint64_t released_ = 0;  // positions whose slot is free again
   bool stop_ = false;
@@ -69,7 +72,7 @@ class LayerStore {
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_loaded_{0};
   std::atomic<uint64_t> io_wait_ns_{0};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace strata

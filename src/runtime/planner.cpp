@@ -58,10 +58,13 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
     p.total_bytes = p.fixed_bytes + all;
     return p;
   }
-  // Two slots let the next unit load while this one computes; residents come
+  // Two slots let the next unit load while this one computes; a third keeps
+  // the disk queue full across unit boundaries (two loaders). Residents come
   // next (each resident byte is a byte never read again); spare room then
   // deepens the prefetch.
-  size_t slots = room >= 2 * p.slot_bytes ? 2 : 1;
+  const size_t want = req.slots ? req.slots : 3;
+  size_t slots = std::max<size_t>(1, std::min<size_t>(want, room / std::max<uint64_t>(p.slot_bytes, 1)));
+  slots = std::min(slots, std::max<size_t>(units.size(), 1));
   room -= slots * p.slot_bytes;
   for (size_t i = 0; i < units.size(); ++i) {
     // Keep at least `slots` units streaming, else a slot would sit idle and
@@ -75,7 +78,7 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
     }
   }
   size_t streaming = units.size() - p.resident_units();
-  while (slots < req.max_slots && slots < streaming && room >= p.slot_bytes) {
+  while (!req.slots && slots < req.max_slots && slots < streaming && room >= p.slot_bytes) {
     ++slots;
     room -= p.slot_bytes;
   }

@@ -17,7 +17,12 @@ struct PlanRequest {
   uint64_t kv_bytes = 0;         // KV cache for every sequence
   uint64_t activation_bytes = 0; // forward-pass scratch at the largest pass
   uint64_t logits_bytes = 0;     // logits rows kept for sampling/scoring
-  size_t max_slots = 4;          // prefetch depth cap
+  size_t max_slots = 4;          // prefetch depth cap (automatic depth)
+  // Streaming slots (prefetch depth + 1), fixed before residents; 0 =
+  // automatic: three when the budget allows (two loading ahead, so one loader
+  // starts the next unit while the other's requests drain), then residents,
+  // then deeper up to max_slots.
+  size_t slots = 0;
 };
 
 struct Plan {

@@ -1,0 +1,224 @@
+#include "engine/bench.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "arch/model_layout.h"
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "runtime/io_select.h"
+#include "runtime/model_files.h"
+#include "runtime/stream_unit.h"
+
+namespace strata {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+void say(const BenchOptions& o, const std::string& s) {
+  if (o.progress) o.progress(s);
+}
+
+// Sequential throughput of one method over the model's files in order,
+// `limit` bytes at most.
+double files_throughput(const ModelFiles& files, IoMethod m, uint64_t limit, std::string* note) {
+  uint64_t total = 0;
+  double secs = 0;
+  for (size_t f = 0; f < files.count() && total < limit; ++f) {
+    uint64_t n = std::min(files.size(f), limit - total);
+    double tput = measure_read_throughput(files, m, f, 0, n, 60.0, note, uint64_t(256) << 20);
+    if (tput <= 0) return 0;
+    secs += double(n) / tput;
+    total += n;
+  }
+  return secs > 0 ? double(total) / secs : 0;
+}
+
+BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport* rep) {
+  auto e = Engine::open(o.model, eo);
+  BenchRun r;
+  if (o.batch <= 1) {
+    GenerateRequest req;
+    req.prompt_ids = {1};
+    req.max_new_tokens = o.tokens + 1;  // the first token comes from the prompt pass
+    req.stop_at_eos = false;
+    GenerateResult g = e->generate(req);
+    std::vector<double> wall, io, comp;
+    for (size_t i = 1; i < g.passes.size(); ++i) {
+      wall.push_back(g.passes[i].wall_s);
+      io.push_back(g.passes[i].io_wait_s);
+      comp.push_back(g.passes[i].compute_s);
+    }
+    r.seconds_per_pass = median(wall);
+    r.io_wait_s = median(io);
+    r.compute_s = median(comp);
+    r.bytes_per_pass = g.plan.streamed_bytes_per_pass;
+    r.tokens_per_s = r.seconds_per_pass > 0 ? 1.0 / r.seconds_per_pass : 0;
+    if (rep) {
+      rep->output_ids = g.output_ids;
+      rep->io_method = g.io_method;
+      rep->resident_bytes = g.plan.resident_bytes;
+      rep->streaming_slots = g.plan.streaming_slots;
+      rep->resident_units = g.plan.resident_units;
+      rep->units = g.plan.units;
+      rep->budget = g.plan.budget;
+    }
+  } else {
+    size_t issued = 0;
+    BatchOptions bo;
+    bo.max_sequences = o.batch;
+    bo.context = o.tokens + 2;
+    BatchStats st = e->generate_batch(
+        [&]() -> std::optional<SequenceRequest> {
+          if (issued == o.batch) return std::nullopt;
+          SequenceRequest s;
+          s.key = issued++;
+          s.prompt_ids = {1};
+          s.max_new_tokens = o.tokens + 1;
+          s.stop_at_eos = false;
+          return s;
+        },
+        [](SequenceResult&&) {}, bo);
+    double passes = double(std::max<size_t>(st.passes, 1));
+    r.seconds_per_pass = st.wall_s / passes;
+    r.io_wait_s = st.io_wait_s / passes;
+    r.compute_s = r.seconds_per_pass - r.io_wait_s;
+    r.bytes_per_pass = st.plan.streamed_bytes_per_pass;
+    r.tokens_per_s = st.wall_s > 0 ? double(st.generated_tokens) / st.wall_s : 0;
+    if (rep) {
+      rep->io_method = e->io_method();
+      rep->resident_bytes = st.plan.resident_bytes;
+      rep->streaming_slots = st.plan.streaming_slots;
+      rep->resident_units = st.plan.resident_units;
+      rep->units = st.plan.units;
+      rep->budget = st.plan.budget;
+    }
+  }
+  if (rep) rep->io_method_reason = e->io_method_reason();
+  return r;
+}
+
+// Maps every file and touches the units streamed per pass in order, one
+// byte per page, with MADV_SEQUENTIAL on the maps and MADV_WILLNEED on the
+// next unit; the page cache is held to the budget by dropping the oldest
+// units (what reclaim under a memory limit does to a cyclic scan: every
+// page is gone before it is needed again).
+double mmap_touch_seconds(const std::filesystem::path& dir, uint64_t budget) {
+  ModelLayout m = open_model_layout(dir);
+  std::vector<StreamUnit> units = build_stream_units(m);
+  ModelFiles files(m.index.files);
+  std::vector<uint8_t*> maps(files.count());
+  for (size_t f = 0; f < files.count(); ++f) {
+    files.evict_from_page_cache(f);
+    void* p = ::mmap(nullptr, files.size(f), PROT_READ, MAP_SHARED, files.fd(f), 0);
+    if (p == MAP_FAILED) throw Error(files.path(f) + ": mmap failed");
+    ::madvise(p, files.size(f), MADV_SEQUENTIAL);
+    maps[f] = static_cast<uint8_t*>(p);
+  }
+  auto advise = [&](const StreamUnit& u, int how) {
+    for (const auto& r : u.reads) {
+      uint64_t b = r.offset / 4096 * 4096;
+      ::madvise(maps[r.file] + b, r.offset + r.size - b, how);
+      if (how == MADV_DONTNEED) ::posix_fadvise(files.fd(r.file), off_t(b), off_t(r.offset + r.size - b), POSIX_FADV_DONTNEED);
+    }
+  };
+  volatile uint64_t sink = 0;
+  std::vector<size_t> live;
+  uint64_t live_bytes = 0;
+  auto t0 = Clock::now();
+  for (size_t i = 0; i < units.size(); ++i) {
+    if (i + 1 < units.size()) advise(units[i + 1], MADV_WILLNEED);
+    uint64_t s = 0;
+    for (const auto& r : units[i].reads)
+      for (uint64_t off = r.offset; off < r.offset + r.size; off += 4096) s += maps[r.file][off];
+    sink = sink + s;
+    live.push_back(i);
+    live_bytes += units[i].file_bytes;
+    while (live_bytes > budget && live.size() > 1) {
+      advise(units[live.front()], MADV_DONTNEED);
+      live_bytes -= units[live.front()].file_bytes;
+      live.erase(live.begin());
+    }
+  }
+  double secs = since(t0);
+  for (size_t f = 0; f < files.count(); ++f) {
+    ::munmap(maps[f], files.size(f));
+    files.evict_from_page_cache(f);
+  }
+  return secs;
+}
+
+}  // namespace
+
+double measure_memory_bandwidth(uint64_t bytes) {
+  AlignedBuffer buf(bytes, nullptr, "memory bandwidth probe");
+  std::fill(buf.as<uint64_t>(), buf.as<uint64_t>() + bytes / 8, 1);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    const uint64_t* p = buf.as<uint64_t>();
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = 0; i + 4 <= bytes / 8; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
+    volatile uint64_t sink = a + b + c + d;
+    (void)sink;
+    best = std::max(best, double(bytes) / since(t0));
+  }
+  return best;
+}
+
+BenchReport run_bench(const BenchOptions& o) {
+  BenchReport rep;
+  rep.batch = o.batch;
+  {
+    ModelLayout m = open_model_layout(o.model);
+    rep.model_bytes = m.total_bytes();
+    ModelFiles files(m.index.files);
+    std::vector<std::string> notes;
+    std::vector<IoMethod> avail = available_io_methods(files, &notes);
+    for (IoMethod mth : kAllIoMethods) {
+      MethodThroughput t{io_method_name(mth), 0, ""};
+      if (std::find(avail.begin(), avail.end(), mth) != avail.end()) {
+        say(o, fmt::format("measuring disk read throughput with {}", t.method));
+        t.bytes_per_s = files_throughput(files, mth, o.disk_probe_bytes, &t.note);
+      } else {
+        for (const auto& n : notes)
+          if (n.rfind(t.method + ":", 0) == 0) t.note = n;
+      }
+      if (t.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = t.bytes_per_s, rep.disk_best_method = t.method;
+      rep.disk.push_back(t);
+    }
+  }
+  say(o, "measuring memory bandwidth");
+  rep.memory_bytes_per_s = measure_memory_bandwidth();
+  say(o, fmt::format("decode passes ({} tokens, batch {})", o.tokens, o.batch));
+  rep.strata = run_engine(o, o.engine, &rep);
+  if (rep.strata.seconds_per_pass > 0 && rep.disk_bytes_per_s > 0)
+    rep.efficiency = (double(rep.strata.bytes_per_pass) / rep.disk_bytes_per_s) / rep.strata.seconds_per_pass;
+  if (o.baselines && rep.strata.bytes_per_pass > 0) {
+    say(o, "naive baseline (one slot: read, then compute)");
+    EngineOptions naive = o.engine;
+    naive.streaming_slots = 1;
+    BenchOptions short_run = o;
+    short_run.tokens = std::min(o.tokens, 4);
+    rep.naive = run_engine(short_run, naive, nullptr);
+    say(o, "mmap baseline");
+    rep.mmap_touch_s = mmap_touch_seconds(o.model, rep.budget);
+    rep.mmap_seconds_per_pass = rep.mmap_touch_s + rep.strata.compute_s;
+  }
+  return rep;
+}
+
+}  // namespace strata
