@@ -127,6 +127,23 @@ void BM_Encode(benchmark::State& state, const std::string& name, const std::stri
   state.counters["bytes_per_token"] = static_cast<double>(t.size()) / static_cast<double>(n_ids ? n_ids : 1);
 }
 
+// The same with an empty piece cache: a fresh tokenizer for every iteration
+// (loading is not timed), so every distinct piece is merged once.
+void BM_EncodeColdCache(benchmark::State& state, const std::string& name, const std::string& (*text)()) {
+  const std::string& t = text();
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto tok = strata::Tokenizer::from_file(tokenizer_dir(name));
+    state.ResumeTiming();
+    auto ids = tok.encode(t, false);
+    benchmark::DoNotOptimize(ids.data());
+    state.PauseTiming();
+    tok = strata::Tokenizer::from_file(tokenizer_dir(name));  // destroy the warm one untimed
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * t.size()));
+}
+
 void BM_Decode(benchmark::State& state, const std::string& name) {
   const auto& tok = tokenizer(name);
   auto ids = tok.encode(prose(), false);
@@ -154,6 +171,10 @@ BENCHMARK_CAPTURE(BM_Encode, llama3_code, std::string("llama3"), kCode)->Unit(be
 BENCHMARK_CAPTURE(BM_Encode, llama2_prose, std::string("llama2"), kProse)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode, llama2_code, std::string("llama2"), kCode)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode, qwen3_prose, std::string("qwen3"), kProse)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeColdCache, llama3_prose, std::string("llama3"), kProse)
+    ->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK_CAPTURE(BM_EncodeColdCache, llama3_code, std::string("llama3"), kCode)
+    ->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK_CAPTURE(BM_Decode, llama3_prose, std::string("llama3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Decode, llama2_prose, std::string("llama2"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Load, llama3, std::string("llama3"))->Unit(benchmark::kMillisecond);

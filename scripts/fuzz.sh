@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the safetensors header parser with clang
-# (ASan + UBSan, the library instrumented for coverage too) and runs it.
+# Builds a libFuzzer target (the safetensors header parser, or the GGUF
+# header parser with STRATA_FUZZ_TARGET=gguf) with clang (ASan + UBSan, the
+# library instrumented for coverage too) and runs it.
 #
 #   scripts/fuzz.sh [SECONDS=180] [extra libFuzzer flags...]
+#   STRATA_FUZZ_TARGET=gguf scripts/fuzz.sh 180
 #   STRATA_FUZZ_DIRECT=1 scripts/fuzz.sh 60   # skip the CMake build
 #
 # Build dir: build-fuzz/ (ignored by git). Seeds are made from the
@@ -12,6 +14,8 @@ set -euo pipefail
 
 SECONDS_TO_RUN=${1:-180}
 shift || true
+TARGET=${STRATA_FUZZ_TARGET:-safetensors}
+case "$TARGET" in safetensors|gguf) ;; *) echo "STRATA_FUZZ_TARGET must be safetensors or gguf" >&2; exit 2 ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${STRATA_FUZZ_BUILD:-$ROOT/build-fuzz}
 TESTDATA=${STRATA_TESTDATA_DIR:-$ROOT/../shared/testdata}
@@ -22,24 +26,27 @@ mkdir -p "$BUILD"
 
 # The project's CMake build when the whole library compiles with clang;
 # otherwise only the files this target needs, compiled directly.
-BIN=$BUILD/fuzz_safetensors
+BIN=$BUILD/fuzz_$TARGET
 if [ -z "${STRATA_FUZZ_DIRECT:-}" ] &&
    CXX=$CXX cmake -S "$ROOT" -B "$BUILD" -DSTRATA_FUZZ=ON -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_BENCH=OFF \
      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link $SAN" >"$BUILD/cmake.log" 2>&1 &&
-   cmake --build "$BUILD" -j2 --target fuzz_safetensors >>"$BUILD/cmake.log" 2>&1; then
+   cmake --build "$BUILD" -j2 --target fuzz_$TARGET >>"$BUILD/cmake.log" 2>&1; then
   echo "built $BIN with CMake"
 else
   [ -z "${STRATA_FUZZ_DIRECT:-}" ] && echo "CMake build failed (see $BUILD/cmake.log); compiling the parser directly" >&2
-  BIN=$BUILD/fuzz_safetensors_direct
+  BIN=$BUILD/fuzz_${TARGET}_direct
+  EXTRA_SRC=()
+  [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp")
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
-    "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "$ROOT/fuzz/fuzz_safetensors.cpp" -o "$BIN"
+    "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
+    -lfmt -o "$BIN"
   echo "built $BIN directly"
 fi
 
 # Seeds: the real header with its data cut off, and small complete files
 # with the same structure (all dtypes, metadata, empty and scalar tensors).
 SEEDS=$BUILD/seeds
-rm -rf "$SEEDS" && mkdir -p "$SEEDS" "$BUILD/corpus" "$BUILD/artifacts"
+rm -rf "$SEEDS" && mkdir -p "$SEEDS" "$BUILD/corpus" "$BUILD/corpus-gguf" "$BUILD/artifacts"
 python3 - "$TESTDATA/stories260K/model.safetensors" "$SEEDS" "$BUILD/safetensors.dict" <<'PY'
 import json, struct, sys
 src, out, dict_path = sys.argv[1:4]
@@ -75,6 +82,52 @@ with open(dict_path, "w") as f:
     for t in toks:
         f.write('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
 PY
+
+if [ "$TARGET" = gguf ]; then
+  # Seeds: small GGUF files with the structure of a converted model (every
+  # metadata value type, every tensor type, tied and untied heads).
+  rm -rf "$SEEDS" && mkdir -p "$SEEDS"
+  python3 - "$SEEDS" "$BUILD/gguf.dict" <<'PY'
+import struct, sys
+out, dict_path = sys.argv[1:3]
+def s(x): b = x.encode(); return struct.pack("<Q", len(b)) + b
+def kv_u32(k, v): return s(k) + struct.pack("<II", 4, v)
+def kv_f32(k, v): return s(k) + struct.pack("<If", 6, v)
+def kv_str(k, v): return s(k) + struct.pack("<I", 8) + s(v)
+def gguf(kvs, tensors, align=32):
+    # tensors: (name, ne, type, nbytes)
+    head, off, infos = b"", 0, b""
+    for name, ne, ty, nb in tensors:
+        infos += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        infos += struct.pack("<IQ", ty, off)
+        off = (off + nb + align - 1) // align * align
+    h = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    h += bytes((-len(h)) % align)
+    return h + bytes(off)
+kvs = [kv_str("general.architecture", "llama"), kv_u32("general.alignment", 32), kv_u32("llama.block_count", 1),
+       kv_u32("llama.embedding_length", 32), kv_u32("llama.feed_forward_length", 64),
+       kv_u32("llama.attention.head_count", 2), kv_u32("llama.attention.head_count_kv", 1),
+       kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5), kv_f32("llama.rope.freq_base", 10000.0),
+       s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + s("a") + s("b"),
+       s("tokenizer.ggml.token_type") + struct.pack("<IIQii", 9, 5, 2, 1, 3)]
+T = [("token_embd.weight", [32, 8], 8, 8 * 34), ("blk.0.attn_norm.weight", [32], 0, 128),
+     ("blk.0.attn_q.weight", [32, 32], 2, 32 * 18), ("blk.0.attn_k.weight", [32, 16], 1, 32 * 16 * 2),
+     ("blk.0.attn_v.weight", [32, 16], 30, 32 * 16 * 2), ("blk.0.attn_output.weight", [32, 32], 8, 32 * 34),
+     ("blk.0.ffn_norm.weight", [32], 0, 128), ("blk.0.ffn_gate.weight", [32, 64], 2, 64 * 18),
+     ("blk.0.ffn_up.weight", [32, 64], 2, 64 * 18), ("blk.0.ffn_down.weight", [64, 32], 8, 32 * 2 * 34),
+     ("output_norm.weight", [32], 0, 128)]
+open(f"{out}/tiny_llama", "wb").write(gguf(kvs, T))
+open(f"{out}/tiny_untied", "wb").write(gguf(kvs, T + [("output.weight", [32, 8], 0, 32 * 8 * 4)]))
+open(f"{out}/empty", "wb").write(gguf([], []))
+toks = ["GGUF", "general.architecture", "general.alignment", "llama", "qwen2", "qwen3", ".block_count",
+        "token_embd.weight", "blk.0.", "output.weight", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x10\x00\x00"]
+with open(dict_path, "w") as f:
+    for t in toks: f.write('"' + t + '"\n')
+PY
+  echo "fuzzing for $SECONDS_TO_RUN s"
+  exec "$BIN" "$BUILD/corpus-gguf" "$SEEDS" -dict="$BUILD/gguf.dict" -max_len=16384 \
+    -max_total_time="$SECONDS_TO_RUN" -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/" "$@"
+fi
 
 echo "fuzzing for $SECONDS_TO_RUN s"
 "$BIN" "$BUILD/corpus" "$SEEDS" -dict="$BUILD/safetensors.dict" -max_len=16384 \

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 
@@ -77,6 +78,35 @@ TEST(MatmulQuantBlocks, KNotAMultipleOf32Throws) {
   std::vector<float> x(40), y(1);
   std::vector<uint8_t> w(100);
   EXPECT_ANY_THROW(matmul_quant(x.data(), 1, 40, w.data(), QuantType::Q8_0, 1, y.data(), 1, nullptr));
+}
+
+TEST(MatmulQuantBlocks, DTypeRowsCheckWholeBlocks) {
+  std::vector<float> x(40), y(4);
+  std::vector<uint8_t> w(200);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    for (const char* isa : available_kernel_isas())
+      EXPECT_THROW(matmul_isa(isa, x.data(), 1, 40, w.data(), t, 1, y.data(), 1, nullptr), Error) << isa;
+    EXPECT_THROW(matmul(x.data(), 1, 40, w.data(), t, 1, y.data(), 1, nullptr), Error);
+    EXPECT_THROW(to_float(w.data(), t, 33, y.data()), Error);
+    EXPECT_THROW(matmul_reference(x.data(), 1, 40, w.data(), t, 1, y.data(), 1), Error);
+  }
+}
+
+TEST(MatmulQuantBlocks, DTypeEntryPointEqualsQuantEntryPoint) {
+  std::mt19937 rng(5);
+  const size_t n = 3, k = 96, m = 9;
+  std::vector<float> wf = random_floats(m * k, rng), x = random_floats(n * k, rng);
+  for (QuantType qt : {QuantType::Q8_0, QuantType::Q4_0}) {
+    const DType t = qt == QuantType::Q8_0 ? DType::Q8_0 : DType::Q4_0;
+    std::vector<uint8_t> w = quantize(qt, wf);
+    std::vector<float> a(n * m), b(n * m), fa(m * k), fb(m * k);
+    matmul(x.data(), n, k, w.data(), t, m, a.data(), m, nullptr);
+    matmul_quant(x.data(), n, k, w.data(), qt, m, b.data(), m, nullptr);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
+    to_float(w.data(), t, m * k, fa.data());
+    dequantize(w.data(), qt, m * k, fb.data());
+    EXPECT_EQ(0, std::memcmp(fa.data(), fb.data(), fa.size() * 4));
+  }
 }
 
 class MatmulQuant : public ::testing::TestWithParam<std::tuple<std::string, QuantType>> {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "formats/gguf.h"
 
 namespace strata {
 namespace {
@@ -28,12 +29,21 @@ const TensorInfo& require(const ModelLayout& m, const std::string& name, const s
 }  // namespace
 
 ModelLayout open_model_layout(const std::filesystem::path& dir) {
-  if (!std::filesystem::is_directory(dir)) throw Error(dir.string() + ": not a directory (expected a model directory)");
   ModelLayout m;
   m.dir = dir;
-  m.config = load_model_config(dir);
-  m.arch = &find_arch(m.config.architecture, (dir / "config.json").string());
-  m.index = load_tensor_index(dir);
+  if (std::filesystem::is_regular_file(dir)) {
+    // A GGUF file: config and tensor index (HF names and shapes) from its header.
+    GgufFile g = read_gguf(dir);
+    m.config = std::move(g.config);
+    m.arch = &find_arch(m.config.architecture, dir.string());
+    m.index = std::move(g.index);
+  } else {
+    if (!std::filesystem::is_directory(dir))
+      throw Error(dir.string() + ": not a directory or GGUF file (expected a model directory or a .gguf file)");
+    m.config = load_model_config(dir);
+    m.arch = &find_arch(m.config.architecture, (dir / "config.json").string());
+    m.index = load_tensor_index(dir);
+  }
   const ModelConfig& c = m.config;
 
   // The embedding is checked first: its shape decides whether a mismatch is

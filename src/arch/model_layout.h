@@ -36,7 +36,8 @@ struct ModelLayout {
   const std::filesystem::path& file_of(const TensorInfo& t) const { return index.files[size_t(t.file)]; }
 };
 
-// Reads config.json and the safetensors headers of `dir` and validates them.
+// Reads config.json and the safetensors headers of `dir` and validates them;
+// or, when `dir` is a regular file, reads it as GGUF (formats/gguf.h).
 // Errors name the file, the tensor, and the expected vs found shape.
 ModelLayout open_model_layout(const std::filesystem::path& dir);
 

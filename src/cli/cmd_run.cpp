@@ -5,13 +5,16 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/error.h"
+#include "tokenizer/stream_decoder.h"
 
 namespace strata::cli {
 
 Runner register_run(CLI::App& app) {
   struct Opts {
     ModelOptions model;
-    std::string prompt_ids;
+    std::string prompt, prompt_file, prompt_ids;
+    bool special_as_text = false;
     int n = 64;
     SamplingParams sampling;
     bool profile = false;
@@ -19,7 +22,13 @@ Runner register_run(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
   add_model_options(*cmd, o->model);
-  cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,345,22")->required();
+  CLI::Option* text = cmd->add_option("PROMPT", o->prompt, "Prompt text (needs the model's tokenizer.json)");
+  CLI::Option* file = cmd->add_option("--prompt-file", o->prompt_file, "Read the prompt text from a file");
+  CLI::Option* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,345,22");
+  text->excludes(file)->excludes(ids);
+  file->excludes(ids);
+  cmd->add_flag("--special-as-text", o->special_as_text,
+                "Treat special-token text in the prompt (e.g. <|eot_id|>) as plain text");
   cmd->add_option("-n,--max-new-tokens", o->n, "Tokens to generate at most (default 64)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature; 0 = greedy (default)")
       ->check(CLI::NonNegativeNumber);
@@ -31,21 +40,34 @@ Runner register_run(CLI::App& app) {
   cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling (default 0)");
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
   return [o]() {
+    if (o->prompt.empty() && o->prompt_file.empty() && o->prompt_ids.empty())
+      throw UsageError("give a prompt: PROMPT text, --prompt-file FILE or --prompt-ids 1,2,3");
     auto engine = open_engine(o->model);
+    std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
-    req.prompt_ids = parse_ids(o->prompt_ids, "--prompt-ids");
+    if (!o->prompt_ids.empty()) {
+      req.prompt_ids = parse_ids(o->prompt_ids, "--prompt-ids");
+    } else {
+      if (!tok) throw UsageError(o->model.model + ": no tokenizer.json in the model directory; use --prompt-ids");
+      std::string text = o->prompt_file.empty() ? o->prompt : read_prompt_file(o->prompt_file);
+      req.prompt_ids = encode_prompt(*tok, text, o->special_as_text);
+    }
     req.max_new_tokens = o->n;
     req.sampling = o->sampling;
     const bool json = json_output(o->model);
     bool first = true;
+    std::optional<StreamDecoder> stream;
+    if (tok) stream.emplace(*tok, /*skip_special=*/true);
     if (!json) {
-      req.on_token = [&first](int32_t id) {
-        std::printf(first ? "%d" : " %d", id);
+      req.on_token = [&](int32_t id) {
+        if (stream) std::fputs(stream->step(id).c_str(), stdout);
+        else std::printf(first ? "%d" : " %d", id);
         std::fflush(stdout);
         first = false;
       };
     }
     GenerateResult r = engine->generate(req);
+    if (stream && !json) std::fputs(stream->flush().c_str(), stdout);
     double tps = r.decode_s > 0 && r.output_ids.size() > 1 ? double(r.output_ids.size() - 1) / r.decode_s : 0;
     if (json) {
       nlohmann::json j = {{"prompt_ids", req.prompt_ids},
@@ -55,8 +77,9 @@ Runner register_run(CLI::App& app) {
                           {"io_method", engine->io_method()},
                           {"memory", plan_json(r.plan)},
                           {"peak_planned_bytes_used", r.peak_ledger_bytes}};
+      if (tok) j["text"] = tok->decode(r.output_ids, /*skip_special=*/true);
       if (o->profile) j["passes"] = passes_json(r.passes);
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       std::printf("\n");
       std::fprintf(stderr, "[%zu tokens, finish: %s, prefill %.3f s, decode %.3f s (%.2f tokens/s)]\n",

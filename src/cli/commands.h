@@ -14,6 +14,7 @@ Runner register_run(CLI::App& app);
 Runner register_score(CLI::App& app);
 Runner register_info(CLI::App& app);
 Runner register_synth(CLI::App& app);
+Runner register_convert(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_batch(CLI::App& app);
 Runner register_tokenize(CLI::App& app);

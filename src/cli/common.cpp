@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include "core/error.h"
@@ -37,7 +38,10 @@ bool json_output(const ModelOptions& o) { return o.format == "json"; }
 
 std::optional<Tokenizer> load_model_tokenizer(const std::string& model) {
   std::filesystem::path p(model);
-  if (std::filesystem::is_regular_file(p)) return Tokenizer::from_file(p);
+  if (std::filesystem::is_regular_file(p)) {
+    if (p.extension() == ".gguf") return std::nullopt;  // GGUF tokenizers are not read yet
+    return Tokenizer::from_file(p);
+  }
   if (std::filesystem::exists(p / "tokenizer.json")) return Tokenizer::from_file(p / "tokenizer.json");
   return std::nullopt;
 }
@@ -66,6 +70,23 @@ std::vector<int32_t> parse_ids(const std::string& text, const char* flag) {
   flush();
   if (ids.empty()) throw UsageError(fmt::format("{}: no token ids given", flag));
   return ids;
+}
+
+std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text, bool special_as_text) {
+  std::vector<int32_t> ids = tok.encode(text, /*add_special_tokens=*/true, special_as_text);
+  std::optional<int32_t> bos = tok.bos_id();
+  if (tok.config().add_bos_token.value_or(false) && bos && (ids.empty() || ids.front() != *bos))
+    ids.insert(ids.begin(), *bos);
+  if (ids.empty()) throw UsageError("the prompt encodes to no tokens");
+  return ids;
+}
+
+std::string read_prompt_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open the prompt file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 nlohmann::json plan_json(const MemoryPlan& p) {

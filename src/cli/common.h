@@ -28,6 +28,11 @@ bool json_output(const ModelOptions& o);
 // The tokenizer of a model: MODEL/tokenizer.json if present, or MODEL itself
 // when it is a tokenizer.json file; nullopt when there is none.
 std::optional<Tokenizer> load_model_tokenizer(const std::string& model);
+// Ids for a prompt: the tokenizer's post-processor, plus BOS when
+// tokenizer_config.json asks for it and the post-processor did not add it.
+std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text, bool special_as_text);
+// Whole file as text; throws Error naming the file.
+std::string read_prompt_file(const std::string& path);
 
 // "1,345,22" or "1 345 22"; throws UsageError naming the flag.
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag);

@@ -16,8 +16,11 @@ int main(int argc, char** argv) {
   add(strata::cli::register_score(app));
   add(strata::cli::register_info(app));
   add(strata::cli::register_synth(app));
+  add(strata::cli::register_convert(app));
   add(strata::cli::register_bench(app));
   add(strata::cli::register_batch(app));
+  add(strata::cli::register_tokenize(app));
+  add(strata::cli::register_detokenize(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -105,6 +105,7 @@ void store(DType t, float v, uint8_t* dst) {
     case DType::F32: std::memcpy(dst, &v, 4); break;
     case DType::F16: { uint16_t h = f32_to_f16(v); std::memcpy(dst, &h, 2); break; }
     case DType::BF16: { uint16_t h = f32_to_bf16(v); std::memcpy(dst, &h, 2); break; }
+    default: throw Error("synthetic models are written in f32, f16 or bf16 (convert to GGUF to quantize)");
   }
 }
 

@@ -4,11 +4,19 @@
 
 namespace strata {
 
-size_t dtype_size(DType t) {
+size_t dtype_size(DType t) { return dtype_is_block(t) ? 0 : dtype_block_bytes(t); }
+
+bool dtype_is_block(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+
+size_t dtype_block_elems(DType t) { return dtype_is_block(t) ? 32 : 1; }
+
+size_t dtype_block_bytes(DType t) {
   switch (t) {
     case DType::F32: return 4;
     case DType::F16: return 2;
     case DType::BF16: return 2;
+    case DType::Q8_0: return 34;
+    case DType::Q4_0: return 18;
   }
   return 0;
 }
@@ -18,6 +26,8 @@ std::string_view dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
+    case DType::Q8_0: return "Q8_0";
+    case DType::Q4_0: return "Q4_0";
   }
   return "?";
 }
@@ -26,6 +36,8 @@ bool try_parse_dtype(std::string_view s, DType* out) {
   if (s == "F32" || s == "f32" || s == "float32") { *out = DType::F32; return true; }
   if (s == "F16" || s == "f16" || s == "float16") { *out = DType::F16; return true; }
   if (s == "BF16" || s == "bf16" || s == "bfloat16") { *out = DType::BF16; return true; }
+  if (s == "Q8_0" || s == "q8_0") { *out = DType::Q8_0; return true; }
+  if (s == "Q4_0" || s == "q4_0") { *out = DType::Q4_0; return true; }
   return false;
 }
 

@@ -10,11 +10,21 @@
 
 namespace strata {
 
-enum class DType : uint8_t { F32, F16, BF16 };
+// F32/F16/BF16 store one value per element; Q8_0 and Q4_0 are ggml's block
+// formats (32 values per block: an f16 scale and 8-bit or 4-bit integers).
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0 };
 
-// Bytes per element.
+// Bytes per element of an unquantized type; 0 for block types (use dtype_bytes).
 size_t dtype_size(DType t);
-std::string_view dtype_name(DType t);  // "F32", "F16", "BF16" (safetensors spelling)
+bool dtype_is_block(DType t);
+size_t dtype_block_elems(DType t);  // 1, or 32 for block types
+size_t dtype_block_bytes(DType t);  // 4, 2, 2, 34, 18
+// Bytes of `count` consecutive elements; count must be a multiple of the
+// block size (checked by callers that read untrusted shapes).
+inline uint64_t dtype_bytes(DType t, uint64_t count) {
+  return count / dtype_block_elems(t) * dtype_block_bytes(t);
+}
+std::string_view dtype_name(DType t);  // "F32", "F16", "BF16", "Q8_0", "Q4_0"
 // Accepts safetensors spellings and lower-case CLI spellings; throws UsageError.
 DType parse_dtype(std::string_view s);
 bool try_parse_dtype(std::string_view s, DType* out);

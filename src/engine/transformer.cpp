@@ -135,8 +135,8 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
     rmsnorm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, eps, k);
   }
   for (size_t r = 0; r < n; ++r) {
-    rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data());
-    rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data());
+    rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
+    rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
     KvCache& kv = *b[r].cache;
     std::memcpy(kv.k(int64_t(l), b[r].pos), k + r * kvd, kvd * sizeof(float));
     std::memcpy(kv.v(int64_t(l), b[r].pos), v + r * kvd, kvd * sizeof(float));

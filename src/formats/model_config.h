@@ -34,6 +34,9 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v biases (Qwen2 always; Llama when set)
+  // RoPE pairs (2i, 2i+1) instead of (i, i + head_dim/2): GGUF `llama` files
+  // store q/k rows permuted to that (Meta) layout.
+  bool rope_interleaved = false;
   std::string hidden_act = "silu";
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;  // from config.json and generation_config.json

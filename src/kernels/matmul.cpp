@@ -15,12 +15,14 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul_isa.h"
+#include "kernels/quant_isa.h"
 
 namespace strata {
 namespace kernels {
 namespace {
 
-static_assert(size_t(DType::F32) == 0 && size_t(DType::F16) == 1 && size_t(DType::BF16) == 2,
+static_assert(size_t(DType::F32) == 0 && size_t(DType::F16) == 1 && size_t(DType::BF16) == 2 &&
+                  size_t(DType::Q8_0) == 3 && size_t(DType::Q4_0) == 4 && kDTypeCount == 5,
               "the IsaTable rows are in DType order");
 
 // Element access for the scalar paths: W elements of each type to f32.
@@ -84,6 +86,8 @@ const IsaTable kScalarTable = {
         /* F32  */ {to_float_scalar<DType::F32>, gemm_scalar<DType::F32>},
         /* F16  */ {to_float_scalar<DType::F16>, gemm_scalar<DType::F16>},
         /* BF16 */ {to_float_scalar<DType::BF16>, gemm_scalar<DType::BF16>},
+        /* Q8_0 */ {dequant_q8_0, gemm_q8_0_scalar},
+        /* Q4_0 */ {dequant_q4_0, gemm_q4_0_scalar},
     },
 };
 
@@ -141,6 +145,14 @@ const IsaTable& named_table(const char* isa) {
 
 namespace {
 
+// Block types hold whole blocks of 32 per row (k) or per converted range.
+void check_block_count(const char* what, size_t count, DType t) {
+  const size_t b = dtype_block_elems(t);
+  if (count % b != 0)
+    throw Error(std::string(what) + " = " + std::to_string(count) + " is not a multiple of " + std::to_string(b) +
+                " (the " + std::string(dtype_name(t)) + " block size)");
+}
+
 const TypeOps& ops_for(const IsaTable& table, DType t) {
   size_t i = size_t(t);
   if (i >= kDTypeCount || !table.ops[i].gemm)
@@ -151,13 +163,17 @@ const TypeOps& ops_for(const IsaTable& table, DType t) {
 void run_matmul(const IsaTable& table, const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y,
                 size_t ldy, ThreadPool* pool) {
   const TypeOps& ops = ops_for(table, wt);
+  check_block_count("matmul: k", k, wt);
   if (n == 0 || m == 0) return;
   if (n > 1 && ldy < m) throw Error("matmul: ldy " + std::to_string(ldy) + " < m " + std::to_string(m));
   // Threads split the output columns only (never k), in chunks that are whole
-  // 4-row W tiles and large enough to be worth a thread (>= ~64K FMAs).
+  // 4-row W tiles and large enough to be worth a thread (>= ~64K FMAs). A
+  // block-type gemm quantizes x in every chunk (n * k work), so its chunks
+  // are at least 16 W rows.
   constexpr size_t kMinWork = 1 << 16;
   size_t per_col = std::max<size_t>(1, n * k);
-  size_t grain = std::max<size_t>(kTileRowsW, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
+  size_t min_grain = dtype_is_block(wt) ? 4 * kTileRowsW : kTileRowsW;
+  size_t grain = std::max<size_t>(min_grain, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
   auto gemm = ops.gemm;
   parallel_for(pool, m, grain, [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); });
 }
@@ -178,11 +194,15 @@ void matmul_isa(const char* isa, const float* x, size_t n, size_t k, const void*
 }
 
 void to_float(const void* src, DType t, size_t count, float* dst) {
-  kernels::ops_for(kernels::selected_table(), t).to_float(src, count, dst);
+  const auto& ops = kernels::ops_for(kernels::selected_table(), t);
+  kernels::check_block_count("to_float: count", count, t);
+  ops.to_float(src, count, dst);
 }
 
 void to_float_isa(const char* isa, const void* src, DType t, size_t count, float* dst) {
-  kernels::ops_for(kernels::named_table(isa), t).to_float(src, count, dst);
+  const auto& ops = kernels::ops_for(kernels::named_table(isa), t);
+  kernels::check_block_count("to_float: count", count, t);
+  ops.to_float(src, count, dst);
 }
 
 const char* kernel_isa() { return kernels::selected_table().name; }
@@ -208,6 +228,12 @@ void matmul_reference(const float* x, size_t n, size_t k, const void* w, DType w
     case DType::F32: return run.template operator()<DType::F32>();
     case DType::F16: return run.template operator()<DType::F16>();
     case DType::BF16: return run.template operator()<DType::BF16>();
+    case DType::Q8_0:
+    case DType::Q4_0:
+      // The quantized reference: the same activation quantization, plain loops.
+      kernels::check_block_count("matmul_reference: k", k, wt);
+      if (n == 0 || m == 0) return;
+      return (wt == DType::Q8_0 ? kernels::gemm_q8_0_scalar : kernels::gemm_q4_0_scalar)(x, n, k, w, 0, m, y, ldy);
   }
   throw Error("matmul_reference: unsupported weight type " + std::string(dtype_name(wt)));
 }

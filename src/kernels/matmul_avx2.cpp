@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/quant_isa.h"
 
 namespace strata::kernels {
 namespace {
@@ -144,6 +145,8 @@ const IsaTable kAvx2Table = {
         /* F32  */ {to_float_f32, gemm<F32W>},
         /* F16  */ {to_float_16<F16W>, gemm<F16W>},
         /* BF16 */ {to_float_16<BF16W>, gemm<BF16W>},
+        /* Q8_0 */ {dequant_q8_0, gemm_q8_0_avx2},
+        /* Q4_0 */ {dequant_q4_0, gemm_q4_0_avx2},
     },
 };
 

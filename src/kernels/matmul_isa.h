@@ -16,7 +16,7 @@
 namespace strata::kernels {
 
 // Number of weight types the tables cover (DType values 0 .. kDTypeCount-1).
-inline constexpr size_t kDTypeCount = 3;
+inline constexpr size_t kDTypeCount = 5;
 
 struct TypeOps {
   // Converts `count` elements to f32.

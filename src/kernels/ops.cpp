@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace strata {
@@ -43,14 +44,34 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
   return f;
 }
 
-void rope(float* x, size_t heads, size_t head_dim, int64_t pos, const float* inv_freq) {
+void rope(float* x, size_t heads, size_t head_dim, int64_t pos, const float* inv_freq, bool interleaved) {
   const size_t half = head_dim / 2;
+  if (!interleaved) {
+    for (size_t i = 0; i < half; ++i) {
+      float angle = float(pos) * inv_freq[i];
+      float c = std::cos(angle), s = std::sin(angle);
+      for (size_t h = 0; h < heads; ++h) {
+        float* hx = x + h * head_dim;
+        float a = hx[i], b = hx[i + half];
+        hx[i] = a * c - b * s;
+        hx[i + half] = b * c + a * s;
+      }
+    }
+    return;
+  }
+  // Same angles and arithmetic per pair; only where the pair is read from
+  // differs, and it is written back in rotate-half order.
+  std::vector<float> cs(2 * half), tmp(head_dim);
   for (size_t i = 0; i < half; ++i) {
     float angle = float(pos) * inv_freq[i];
-    float c = std::cos(angle), s = std::sin(angle);
-    for (size_t h = 0; h < heads; ++h) {
-      float* hx = x + h * head_dim;
-      float a = hx[i], b = hx[i + half];
+    cs[2 * i] = std::cos(angle);
+    cs[2 * i + 1] = std::sin(angle);
+  }
+  for (size_t h = 0; h < heads; ++h) {
+    float* hx = x + h * head_dim;
+    std::copy(hx, hx + head_dim, tmp.begin());
+    for (size_t i = 0; i < half; ++i) {
+      float a = tmp[2 * i], b = tmp[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
       hx[i] = a * c - b * s;
       hx[i + half] = b * c + a * s;
     }

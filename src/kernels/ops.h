@@ -18,8 +18,13 @@ void rmsnorm(const float* x, const float* w, size_t rows, size_t dim, float eps,
 // scaling (linear divides positions by factor; llama3 reshapes the spectrum).
 std::vector<float> rope_inv_freq(const ModelConfig& c);
 
-// Rotates pairs (i, i + head_dim/2) of each of `heads` heads at `pos`.
-void rope(float* x, size_t heads, size_t head_dim, int64_t pos, const float* inv_freq);
+// Rotates pairs (i, i + head_dim/2) of each of `heads` heads at `pos`
+// (rotate-half, Hugging Face / NEOX layout); pair i turns by pos * inv_freq[i].
+// With `interleaved` the input pairs are (2i, 2i + 1) (Meta layout, as GGUF
+// `llama` stores q/k rows) and each rotated pair is written to (i, i + half):
+// q and k leave in the rotate-half layout, so the KV cache and attention are
+// bitwise those of the Hugging Face model the GGUF was converted from.
+void rope(float* x, size_t heads, size_t head_dim, int64_t pos, const float* inv_freq, bool interleaved = false);
 
 // gate[i] = silu(gate[i]) * up[i]
 void silu_mul(float* gate, const float* up, size_t n);

@@ -10,6 +10,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 #include "kernels/quant_isa.h"
 
 namespace strata {
@@ -83,10 +84,12 @@ void dequant_q4_0(const void* src, size_t count, float* dst) {
   }
 }
 
-const TypeOps kScalarQuant[kQuantTypeCount] = {
-    /* Q8_0 */ {dequant_q8_0, gemm_scalar_q<BlockQ8_0>},
-    /* Q4_0 */ {dequant_q4_0, gemm_scalar_q<BlockQ4_0>},
-};
+void gemm_q8_0_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  gemm_scalar_q<BlockQ8_0>(x, n, k, w, j0, j1, y, ldy);
+}
+void gemm_q4_0_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  gemm_scalar_q<BlockQ4_0>(x, n, k, w, j0, j1, y, ldy);
+}
 
 std::vector<BlockQ8_0> quantize_x(const float* x, size_t n, size_t k) {
   std::vector<BlockQ8_0> q(n * (k / kQuantBlock));
@@ -94,36 +97,6 @@ std::vector<BlockQ8_0> quantize_x(const float* x, size_t n, size_t k) {
   return q;
 }
 
-namespace {
-
-const TypeOps& quant_ops(const IsaTable& isa, QuantType t) {
-  const size_t i = size_t(t);
-  if (i >= kQuantTypeCount) throw Error("quantized matmul: unknown type " + std::to_string(i));
-  const std::string name = isa.name;
-  // The AVX-512 integer dot is VNNI, which not every AVX-512 CPU has.
-  static const bool vnni = __builtin_cpu_supports("avx512vnni");
-  if (name == "avx512") return vnni ? kAvx512Quant[i] : kAvx2Quant[i];
-  if (name == "avx2") return kAvx2Quant[i];
-  return kScalarQuant[i];
-}
-
-void run_quant(const IsaTable& isa, const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y,
-               size_t ldy, ThreadPool* pool) {
-  const TypeOps& ops = quant_ops(isa, wt);
-  check_k(k);
-  if (n == 0 || m == 0) return;
-  if (n > 1 && ldy < m) throw Error("quantized matmul: ldy " + std::to_string(ldy) + " < m " + std::to_string(m));
-  // As in matmul(): threads split output columns only; each quantizes x
-  // itself (n * k work against n * k * its columns).
-  constexpr size_t kMinWork = 1 << 16;
-  const size_t per_col = std::max<size_t>(1, n * k);
-  const size_t grain =
-      std::max<size_t>(4 * kTileRowsW, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
-  auto gemm = ops.gemm;
-  parallel_for(pool, m, grain, [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); });
-}
-
-}  // namespace
 }  // namespace kernels
 
 size_t quant_bytes(QuantType t, size_t count) {
@@ -166,25 +139,26 @@ void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst) {
   }
 }
 
+// The QuantType entry points are the DType rows of the one matmul table.
+static DType quant_dtype(QuantType t) { return t == QuantType::Q8_0 ? DType::Q8_0 : DType::Q4_0; }
+
 void dequantize(const void* src, QuantType t, size_t count, float* dst) {
-  kernels::check_k(count);
-  kernels::quant_ops(kernels::selected_table(), t).to_float(src, count, dst);
+  to_float(src, quant_dtype(t), count, dst);
 }
 
 void matmul_quant(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y, size_t ldy,
                   ThreadPool* pool) {
-  kernels::run_quant(kernels::selected_table(), x, n, k, w, wt, m, y, ldy, pool);
+  matmul(x, n, k, w, quant_dtype(wt), m, y, ldy, pool);
 }
 
 void matmul_quant_isa(const char* isa, const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m,
                       float* y, size_t ldy, ThreadPool* pool) {
-  kernels::run_quant(kernels::named_table(isa), x, n, k, w, wt, m, y, ldy, pool);
+  matmul_isa(isa, x, n, k, w, quant_dtype(wt), m, y, ldy, pool);
 }
 
 void matmul_quant_reference(const float* x, size_t n, size_t k, const void* w, QuantType wt, size_t m, float* y,
                             size_t ldy) {
-  if (n == 0 || m == 0) return;
-  kernels::quant_ops(kernels::named_table("scalar"), wt).gemm(x, n, k, w, 0, m, y, ldy);
+  matmul_reference(x, n, k, w, quant_dtype(wt), m, y, ldy);
 }
 
 }  // namespace strata

@@ -10,9 +10,9 @@
 // with the determinism contract of matmul.h (bitwise the same for any n,
 // other rows, thread count). k must be a multiple of 32.
 //
-// Until DType has Q8_0 / Q4_0 entries these have their own entry points; the
-// per-ISA operations already have the kernels::TypeOps shape so they become
-// rows of the one matmul table when it does.
+// DType::Q8_0 / DType::Q4_0 are rows of the one per-type table of matmul.h,
+// so matmul() and to_float() take them directly; the QuantType entry points
+// below are thin wrappers kept for the kernel tests and benchmarks.
 #pragma once
 
 #include <cstddef>

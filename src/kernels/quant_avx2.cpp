@@ -15,9 +15,11 @@ struct DotMaddubs {
 
 }  // namespace
 
-const TypeOps kAvx2Quant[kQuantTypeCount] = {
-    /* Q8_0 */ {dequant_q8_0, quant_gemm<DotMaddubs, Q8W, 2>},
-    /* Q4_0 */ {dequant_q4_0, quant_gemm<DotMaddubs, Q4W, 2>},
-};
+void gemm_q8_0_avx2(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  quant_gemm<DotMaddubs, Q8W, 2>(x, n, k, w, j0, j1, y, ldy);
+}
+void gemm_q4_0_avx2(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  quant_gemm<DotMaddubs, Q4W, 2>(x, n, k, w, j0, j1, y, ldy);
+}
 
 }  // namespace strata::kernels

@@ -15,11 +15,21 @@ struct DotVnni {
   }
 };
 
+// Not every AVX-512 CPU has VNNI; without it the AVX2 tile gives the same result.
+bool have_vnni() {
+  static const bool v = __builtin_cpu_supports("avx512vnni");
+  return v;
+}
+
 }  // namespace
 
-const TypeOps kAvx512Quant[kQuantTypeCount] = {
-    /* Q8_0 */ {dequant_q8_0, quant_gemm<DotVnni, Q8W, 4>},
-    /* Q4_0 */ {dequant_q4_0, quant_gemm<DotVnni, Q4W, 4>},
-};
+void gemm_q8_0_avx512(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  if (!have_vnni()) return gemm_q8_0_avx2(x, n, k, w, j0, j1, y, ldy);
+  quant_gemm<DotVnni, Q8W, 4>(x, n, k, w, j0, j1, y, ldy);
+}
+void gemm_q4_0_avx512(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
+  if (!have_vnni()) return gemm_q4_0_avx2(x, n, k, w, j0, j1, y, ldy);
+  quant_gemm<DotVnni, Q4W, 4>(x, n, k, w, j0, j1, y, ldy);
+}
 
 }  // namespace strata::kernels

@@ -1,0 +1,44 @@
+// libFuzzer target for the GGUF header parser and the model config built
+// from its metadata: the input is a whole file. Every input must either
+// parse into tensors that lie inside the file, sized as type and shape say,
+// aligned, without overlap, or throw strata::Error naming the file.
+//
+//   scripts/fuzz.sh 180 gguf
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    strata::GgufHeader h = strata::parse_gguf_header(data, size, size, "fuzz.gguf");
+    uint64_t prev_end = h.data_start;
+    for (const strata::TensorInfo& t : h.infos) {
+      check(t.offset >= h.data_start && t.offset <= size);
+      check(t.nbytes <= size - t.offset);
+      check(t.nbytes == strata::dtype_bytes(t.dtype, t.numel()));
+      check((t.offset - h.data_start) % h.alignment == 0);
+      check(t.offset >= prev_end);
+      prev_end = t.offset + t.nbytes;
+    }
+    try {
+      strata::ModelConfig c = strata::gguf_model_config(h, "fuzz.gguf");
+      check(c.num_layers > 0 && c.hidden_size > 0 && c.num_heads > 0 && c.vocab_size > 0);
+    } catch (const strata::Error& e) {
+      check(std::string_view(e.what()).substr(0, 11) == "fuzz.gguf: ");
+    }
+  } catch (const strata::Error& e) {
+    check(std::string_view(e.what()).substr(0, 11) == "fuzz.gguf: ");
+  }
+  return 0;
+}

@@ -1,0 +1,74 @@
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "convert/gguf_convert.h"
+#include "core/byte_size.h"
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace strata::cli {
+
+Runner register_convert(CLI::App& app) {
+  struct Opts {
+    std::string model, out, compression, type;
+    size_t threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("convert", "Write a model directory as a GGUF file (optionally 8-bit or 4-bit)");
+  cmd->add_option("MODEL", o->model, "Hugging Face model directory")->required();
+  cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
+  cmd->add_option("--compression", o->compression, "8bit (Q8_0), 4bit (Q4_0) or none (the source type)")
+      ->check(CLI::IsMember({"8bit", "4bit", "none"}));
+  cmd->add_option("--type", o->type, "Type of weight matrices")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16", "f32"}));
+  cmd->add_option("--threads", o->threads, "Threads for quantization (default: all cores)");
+  return [o]() {
+    if (!o->compression.empty() && !o->type.empty()) {
+      std::fprintf(stderr, "strata convert: give --compression or --type, not both\n");
+      return 2;
+    }
+    GgufConvertOptions opt;
+    opt.threads = o->threads;
+    if (!o->type.empty()) opt.type = parse_dtype(o->type);
+    else if (o->compression == "4bit") opt.type = DType::Q4_0;
+    else if (o->compression == "none") {
+      // The source's own type, as in its config (F32 when unknown).
+      opt.type = DType::F32;
+      std::FILE* f = std::fopen((std::filesystem::path(o->model) / "config.json").c_str(), "r");
+      if (f) {
+        char buf[1 << 16];
+        size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+        std::fclose(f);
+        std::string s(buf, n);
+        if (s.find("\"bfloat16\"") != std::string::npos) opt.type = DType::BF16;
+        else if (s.find("\"float16\"") != std::string::npos) opt.type = DType::F16;
+      }
+    } else opt.type = DType::Q8_0;  // --compression 8bit, the default
+    const bool tty = isatty(2);
+    const auto t0 = std::chrono::steady_clock::now();
+    opt.progress = [&](const GgufConvertProgress& p) {
+      if (!tty) return;
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double rate = s > 0 ? double(p.bytes_written) / s : 0;
+      double left = rate > 0 ? double(p.bytes_total - std::min(p.bytes_total, p.bytes_written)) / rate : 0;
+      const int width = 30;
+      int fill = p.layers_total ? int(width * p.layers_done / p.layers_total) : width;
+      std::fprintf(stderr, "\r[%-*s] layer %lld/%lld  %.1f MB/s  ETA %.0f s   ", width, std::string(size_t(fill), '#').c_str(),
+                   (long long)p.layers_done, (long long)p.layers_total, rate / 1e6, left);
+    };
+    GgufConvertReport r = convert_to_gguf(o->model, o->out, opt);
+    if (tty) std::fprintf(stderr, "\n");
+    for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    std::printf("wrote %s (%s, %zu tensors, %s%s)\n", o->out.c_str(), std::string(dtype_name(opt.type)).c_str(),
+                r.tensors, format_bytes(r.bytes).c_str(), r.tokenizer ? ", with tokenizer" : "");
+    return 0;
+  };
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,341 @@
+// The GGUF reader against a corpus of corrupted files generated here:
+// truncations, byte flips over the whole header, and targeted bad counts,
+// lengths, types, shapes and offsets. Each variant either loads (with every
+// tensor inside the file) or throws strata::Error naming the file; it never
+// crashes (this suite also runs under ASan/UBSan).
+#include "formats/gguf.h"
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "arch/model_layout.h"
+#include "convert/gguf_convert.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "test_util.h"
+
+namespace strata {
+namespace {
+
+using test::stories_dir;
+using test::TempDir;
+
+// A little-endian GGUF assembler for hand-made files.
+struct Bytes {
+  std::string b;
+  template <class T>
+  Bytes& put(T v) {
+    b.append(reinterpret_cast<const char*>(&v), sizeof(T));
+    return *this;
+  }
+  Bytes& str(const std::string& s) {
+    put<uint64_t>(s.size());
+    b += s;
+    return *this;
+  }
+};
+
+struct TensorSpec {
+  std::string name;
+  std::vector<uint64_t> ne;
+  uint32_t type = 0;
+  uint64_t offset = 0;
+  uint32_t n_dims_override = 0;
+};
+
+struct FileSpec {
+  uint32_t version = 3;
+  uint64_t n_tensors_extra = 0, n_kv_extra = 0;
+  std::vector<std::string> kv;  // encoded key/values
+  std::vector<TensorSpec> tensors;
+  uint64_t alignment = 32;
+  uint64_t data_bytes = 0;
+};
+
+std::string kv_u32(const std::string& k, uint32_t v) { return Bytes().str(k).put<uint32_t>(4).put(v).b; }
+std::string kv_f32(const std::string& k, float v) { return Bytes().str(k).put<uint32_t>(6).put(v).b; }
+std::string kv_str(const std::string& k, const std::string& v) { return Bytes().str(k).put<uint32_t>(8).str(v).b; }
+
+std::string build(const FileSpec& f) {
+  Bytes out;
+  out.b = "GGUF";
+  out.put(f.version).put<uint64_t>(f.tensors.size() + f.n_tensors_extra).put<uint64_t>(f.kv.size() + f.n_kv_extra);
+  for (const auto& kv : f.kv) out.b += kv;
+  for (const auto& t : f.tensors) {
+    out.str(t.name).put<uint32_t>(t.n_dims_override ? t.n_dims_override : uint32_t(t.ne.size()));
+    for (uint64_t d : t.ne) out.put(d);
+    out.put(t.type).put(t.offset);
+  }
+  out.b.resize((out.b.size() + f.alignment - 1) / f.alignment * f.alignment, '\0');
+  out.b.resize(out.b.size() + f.data_bytes, '\0');
+  return out.b;
+}
+
+// A valid tiny llama: hidden 32, 1 layer, vocab 8, every tensor type.
+FileSpec tiny() {
+  FileSpec f;
+  f.kv = {kv_str("general.architecture", "llama"), kv_u32("general.alignment", 32),
+          kv_u32("llama.block_count", 1),          kv_u32("llama.embedding_length", 32),
+          kv_u32("llama.feed_forward_length", 64), kv_u32("llama.attention.head_count", 2),
+          kv_u32("llama.attention.head_count_kv", 1), kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f),
+          kv_f32("llama.rope.freq_base", 10000.0f)};
+  struct T {
+    const char* name;
+    std::vector<uint64_t> ne;
+    uint32_t type;
+  };
+  const T ts[] = {{"token_embd.weight", {32, 8}, 8},        {"blk.0.attn_norm.weight", {32}, 0},
+                  {"blk.0.attn_q.weight", {32, 32}, 2},     {"blk.0.attn_k.weight", {32, 16}, 1},
+                  {"blk.0.attn_v.weight", {32, 16}, 30},    {"blk.0.attn_output.weight", {32, 32}, 8},
+                  {"blk.0.ffn_norm.weight", {32}, 0},       {"blk.0.ffn_gate.weight", {32, 64}, 2},
+                  {"blk.0.ffn_up.weight", {32, 64}, 2},     {"blk.0.ffn_down.weight", {64, 32}, 8},
+                  {"output_norm.weight", {32}, 0}};
+  uint64_t off = 0;
+  for (const T& t : ts) {
+    uint64_t count = 1;
+    for (uint64_t d : t.ne) count *= d;
+    const DType dt = dtype_of_ggml_type(t.type, "");
+    f.tensors.push_back({t.name, t.ne, t.type, off});
+    off = (off + dtype_bytes(dt, count) + 31) / 32 * 32;
+  }
+  f.data_bytes = off;
+  return f;
+}
+
+// Parses `bytes` as a whole file: either an Error naming the file, or a
+// header whose tensors are inside the file and a config or an Error.
+// Returns true when it parsed.
+bool parses(const std::string& bytes, std::string* error = nullptr) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  try {
+    GgufHeader h = parse_gguf_header(p, bytes.size(), bytes.size(), "t.gguf");
+    uint64_t prev_end = h.data_start;
+    for (const TensorInfo& t : h.infos) {
+      EXPECT_GE(t.offset, prev_end) << t.name;
+      EXPECT_LE(t.offset + t.nbytes, bytes.size()) << t.name;
+      EXPECT_EQ(t.nbytes, dtype_bytes(t.dtype, t.numel())) << t.name;
+      prev_end = t.offset + t.nbytes;
+    }
+    try {
+      gguf_model_config(h, "t.gguf");
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("t.gguf: ", 0), 0u) << e.what();
+    }
+    return true;
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("t.gguf: ", 0), 0u) << e.what();
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+void expect_error(const FileSpec& f, const std::string& needle) {
+  std::string err;
+  EXPECT_FALSE(parses(build(f), &err)) << "expected an error containing '" << needle << "'";
+  EXPECT_NE(err.find(needle), std::string::npos) << err;
+}
+
+TEST(Gguf, TinyFileParsesWithHfNamesAndShapes) {
+  std::string bytes = build(tiny());
+  GgufHeader h = parse_gguf_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t");
+  ModelConfig c = gguf_model_config(h, "t");
+  EXPECT_EQ(c.architecture, "LlamaForCausalLM");
+  EXPECT_EQ(c.hidden_size, 32);
+  EXPECT_EQ(c.vocab_size, 8);
+  EXPECT_EQ(c.num_kv_heads, 1);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_TRUE(c.rope_interleaved);
+  bool found = false;
+  for (const auto& t : h.infos)
+    if (t.name == "model.layers.0.self_attn.k_proj.weight") {
+      found = true;
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{16, 32}));
+      EXPECT_EQ(t.dtype, DType::F16);
+    }
+  EXPECT_TRUE(found);
+}
+
+TEST(Gguf, InterleavedRopeOnPermutedRowsEqualsRotateHalf) {
+  // q rows permuted as the converter does, roped interleaved, equal the
+  // rotate-half rope of the original bitwise (same layout out).
+  const int64_t heads = 3, hd = 8;
+  std::vector<float> w(size_t(heads * hd)), perm(w.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(i) * 0.37f - 2.0f;
+  permute_rows_to_interleaved(w.data(), perm.data(), heads, hd, 1);
+  ModelConfig c;
+  c.head_dim = hd;
+  c.rope_theta = 10000.0;
+  const std::vector<float> inv = rope_inv_freq(c);
+  rope(w.data(), size_t(heads), size_t(hd), 5, inv.data(), false);
+  rope(perm.data(), size_t(heads), size_t(hd), 5, inv.data(), true);
+  EXPECT_EQ(0, std::memcmp(w.data(), perm.data(), w.size() * sizeof(float)));
+}
+
+TEST(Gguf, NameMappingRoundTrips) {
+  for (const char* n : {"token_embd.weight", "output.weight", "output_norm.weight", "blk.12.attn_q.weight",
+                        "blk.3.attn_k.bias", "blk.0.attn_k_norm.weight", "blk.7.ffn_down.weight"}) {
+    auto hf = gguf_to_hf_name(n);
+    ASSERT_TRUE(hf) << n;
+    EXPECT_EQ(hf_to_gguf_name(*hf).value_or(""), n);
+  }
+  EXPECT_FALSE(gguf_to_hf_name("blk.x.attn_q.weight"));
+  EXPECT_FALSE(gguf_to_hf_name("blk.1"));
+  EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight"));
+}
+
+TEST(Gguf, EveryTruncationLoadsOrFails) {
+  const std::string full = build(tiny());
+  for (size_t len = 0; len < full.size(); ++len) {
+    parses(full.substr(0, len));
+    if (HasFailure()) return;
+  }
+}
+
+TEST(Gguf, EveryHeaderByteFlipLoadsOrFails) {
+  FileSpec f = tiny();
+  const std::string full = build(f);
+  const size_t header = full.size() - f.data_bytes;
+  for (size_t i = 0; i < header; ++i)
+    for (uint8_t x : {0x01, 0x10, 0x80, 0xff}) {
+      std::string v = full;
+      v[i] = char(uint8_t(v[i]) ^ x);
+      parses(v);
+      if (HasFailure()) return;
+    }
+}
+
+TEST(Gguf, ConvertedModelCorruptionsLoadOrFail) {
+  TempDir tmp;
+  GgufConvertOptions o;
+  o.type = DType::Q4_0;
+  convert_to_gguf(stories_dir(), tmp / "m.gguf", o);
+  std::ifstream in(tmp / "m.gguf", std::ios::binary);
+  const std::string full((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(parses(full));
+  GgufFile g = read_gguf(tmp / "m.gguf");
+  const size_t header = size_t(g.header.data_start);
+  for (size_t i = 0; i < header; i += 3) {
+    std::string v = full;
+    v[i] = char(uint8_t(v[i]) ^ 0xa5);
+    parses(v);
+    if (HasFailure()) return;
+  }
+  // Truncated files on disk, through open_model_layout (the path the engine uses).
+  for (size_t len : {size_t(0), size_t(3), size_t(24), header / 2, header, header + 4096, full.size() - 1}) {
+    std::ofstream(tmp / "t.gguf", std::ios::binary).write(full.data(), std::streamsize(len));
+    try {
+      open_model_layout(tmp / "t.gguf");
+      ADD_FAILURE() << "truncated to " << len << " loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("t.gguf"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Gguf, BadHeaderFieldsGiveClearErrors) {
+  {
+    FileSpec f = tiny();
+    f.version = 1;
+    expect_error(f, "version 1");
+  }
+  {
+    FileSpec f = tiny();
+    f.n_tensors_extra = uint64_t(1) << 40;
+    expect_error(f, "tensor count");
+  }
+  {
+    FileSpec f = tiny();
+    f.n_kv_extra = 5;
+    expect_error(f, "t.gguf");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv.push_back(Bytes().put<uint64_t>(uint64_t(1) << 62).b);  // key length past the file
+    expect_error(f, "truncated");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv.push_back(Bytes().str("bad.type").put<uint32_t>(13).put<uint32_t>(0).b);
+    expect_error(f, "unknown value type 13");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv.push_back(Bytes().str("arr").put<uint32_t>(9).put<uint32_t>(4).put<uint64_t>(uint64_t(1) << 60).b);
+    expect_error(f, "array length");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv.push_back(Bytes().str("nested").put<uint32_t>(9).put<uint32_t>(9).put<uint64_t>(1).b);
+    expect_error(f, "array of arrays");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv.push_back(kv_u32("llama.block_count", 2));
+    expect_error(f, "duplicate metadata key");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv[1] = kv_u32("general.alignment", 48);
+    expect_error(f, "power of two");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[3].type = 3;  // Q4_1
+    expect_error(f, "unsupported tensor type 3");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[1].ne = {32, 1, 1, 1, 1};
+    expect_error(f, "5 dimensions");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[1].ne = {0};
+    expect_error(f, "dimension 0");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[2].ne = {uint64_t(1) << 32, uint64_t(1) << 32};
+    expect_error(f, "t.gguf");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[2].ne = {40, 32};  // Q4_0 rows of 40
+    expect_error(f, "not a multiple of the Q4_0 block size");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[4].offset += 4;
+    expect_error(f, "not a multiple of general.alignment");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[4].offset = f.tensors[3].offset;
+    expect_error(f, "overlap");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors.back().offset = f.data_bytes + 4096;
+    expect_error(f, "past the end");
+  }
+  {
+    FileSpec f = tiny();
+    f.tensors[2].name = f.tensors[1].name;
+    expect_error(f, "duplicate tensor");
+  }
+  {
+    FileSpec f = tiny();
+    f.kv[0] = kv_str("general.architecture", "gpt2");
+    std::string bytes = build(f);
+    GgufHeader h = parse_gguf_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t");
+    EXPECT_THROW(gguf_model_config(h, "t"), Error);
+  }
+}
+
+}  // namespace
+}  // namespace strata
