@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <numeric>
 
 #include "arch/model_layout.h"
@@ -33,15 +34,25 @@ void say(const BenchOptions& o, const std::string& s) {
 }
 
 // Sequential throughput of one method over the model's files in order,
-// `limit` bytes at most.
+// `limit` bytes at most, read by two concurrent readers (each a sequential
+// stream over its half of a file), as the layer store's two loaders read.
 double files_throughput(const ModelFiles& files, IoMethod m, uint64_t limit, std::string* note) {
   uint64_t total = 0;
   double secs = 0;
   for (size_t f = 0; f < files.count() && total < limit; ++f) {
-    uint64_t n = std::min(files.size(f), limit - total);
-    double tput = measure_read_throughput(files, m, f, 0, n, 60.0, note, uint64_t(256) << 20);
-    if (tput <= 0) return 0;
-    secs += double(n) / tput;
+    const uint64_t n = std::min(files.size(f), limit - total);
+    const uint64_t half = n / 2 / 4096 * 4096;
+    double ok[2] = {0, 0};
+    std::string notes[2];
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread second([&] { ok[1] = measure_read_throughput(files, m, f, half, n - half, 60.0, &notes[1], uint64_t(256) << 20); });
+    ok[0] = half ? measure_read_throughput(files, m, f, 0, half, 60.0, &notes[0], uint64_t(256) << 20) : 1;
+    second.join();
+    if (ok[0] <= 0 || ok[1] <= 0) {
+      if (note) *note = notes[0].empty() ? notes[1] : notes[0];
+      return 0;
+    }
+    secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += n;
   }
   return secs > 0 ? double(total) / secs : 0;
@@ -182,29 +193,36 @@ double measure_memory_bandwidth(uint64_t bytes) {
 BenchReport run_bench(const BenchOptions& o) {
   BenchReport rep;
   rep.batch = o.batch;
-  {
-    ModelLayout m = open_model_layout(o.model);
-    rep.model_bytes = m.total_bytes();
+  ModelLayout m = open_model_layout(o.model);
+  rep.model_bytes = m.total_bytes();
+  // The disk is probed before and after the passes and the best kept: on a
+  // shared virtual disk a single probe can land in a slow moment and make
+  // the efficiency look better than it is.
+  auto probe = [&](const char* when) {
     ModelFiles files(m.index.files);
     std::vector<std::string> notes;
     std::vector<IoMethod> avail = available_io_methods(files, &notes);
     for (IoMethod mth : kAllIoMethods) {
       MethodThroughput t{io_method_name(mth), 0, ""};
       if (std::find(avail.begin(), avail.end(), mth) != avail.end()) {
-        say(o, fmt::format("measuring disk read throughput with {}", t.method));
+        say(o, fmt::format("measuring disk read throughput with {} ({})", t.method, when));
         t.bytes_per_s = files_throughput(files, mth, o.disk_probe_bytes, &t.note);
       } else {
         for (const auto& n : notes)
           if (n.rfind(t.method + ":", 0) == 0) t.note = n;
       }
       if (t.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = t.bytes_per_s, rep.disk_best_method = t.method;
-      rep.disk.push_back(t);
+      auto same = std::find_if(rep.disk.begin(), rep.disk.end(), [&](const MethodThroughput& d) { return d.method == t.method; });
+      if (same == rep.disk.end()) rep.disk.push_back(t);
+      else if (t.bytes_per_s > same->bytes_per_s) *same = t;
     }
-  }
+  };
+  probe("before the passes");
   say(o, "measuring memory bandwidth");
   rep.memory_bytes_per_s = measure_memory_bandwidth();
   say(o, fmt::format("decode passes ({} tokens, batch {})", o.tokens, o.batch));
   rep.strata = run_engine(o, o.engine, &rep);
+  probe("after the passes");
   if (rep.strata.seconds_per_pass > 0 && rep.disk_bytes_per_s > 0)
     rep.efficiency = (double(rep.strata.bytes_per_pass) / rep.disk_bytes_per_s) / rep.strata.seconds_per_pass;
   if (o.baselines && rep.strata.bytes_per_pass > 0) {
