@@ -84,7 +84,9 @@ TEST(Batch, GreedyEqualsSingleSequenceAtEveryBatchSize) {
     ASSERT_EQ(got.size(), ps.size());
     for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(got[i], expected[i]) << "batch " << bs << " prompt " << i;
     // One layer read serves the whole batch: fewer passes than tokens.
-    if (bs > 1) EXPECT_LT(st.passes, st.generated_tokens);
+    if (bs > 1) {
+      EXPECT_LT(st.passes, st.generated_tokens);
+    }
   }
 }
 
