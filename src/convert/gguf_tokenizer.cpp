@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +32,60 @@ bool mentions(const nlohmann::json& j, const std::string& type) {
 
 bool is_byte_token(const std::string& t) {
   return t.size() == 6 && t[0] == '<' && t[1] == '0' && t[2] == 'x' && t[5] == '>';
+}
+
+// llama.cpp splits the text of a "gpt2" vocabulary with the regexes that
+// tokenizer.ggml.pre names; without the key it falls back to GPT-2's own
+// rules ("missing pre-tokenizer type ... GENERATION QUALITY WILL BE
+// DEGRADED"), so Llama 3 or Qwen text gets other ids than from tokenizer.json.
+// llama.cpp's converter finds the name by hashing a sample tokenization; here
+// the Split regexes of tokenizer.json are compared with those of the names
+// below. Anything else gets no key, which is llama.cpp's default.
+struct KnownPreTokenizer {
+  const char* name;
+  std::vector<std::string> regexes;  // the Split patterns, in order
+};
+
+const std::vector<KnownPreTokenizer>& known_pre_tokenizers() {
+  static const std::vector<KnownPreTokenizer> known = {
+      {"llama-bpe",  // Llama 3
+       {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"qwen2",  // Qwen 1.5 to 3: single digits
+       {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {"deepseek-v3",  // this file's regexes hold real CR and LF characters
+       {R"(\p{N}{1,3})", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^)" "\r\n" R"(\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[)"
+        "\r\n" R"(]*|\s*[)" "\r\n" R"(]+|\s+(?!\S)|\s+)"}},
+  };
+  return known;
+}
+
+// The llama.cpp name of a byte-level pre-tokenizer: a Sequence of isolating
+// Splits plus a ByteLevel that adds no regex of its own; nullopt otherwise.
+std::optional<std::string> pre_tokenizer_name(const nlohmann::json& pre) {
+  try {
+    std::vector<const nlohmann::json*> steps;
+    if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.contains("pretokenizers") &&
+        pre["pretokenizers"].is_array())
+      for (const auto& p : pre["pretokenizers"]) steps.push_back(&p);
+    else
+      steps.push_back(&pre);
+    std::vector<std::string> regexes;
+    for (const nlohmann::json* p : steps) {
+      if (!p->is_object()) return std::nullopt;
+      const std::string type = p->value("type", "");
+      if (type == "ByteLevel" && !p->value("use_regex", true)) continue;
+      if (type != "Split" || p->value("behavior", "") != "Isolated" || p->value("invert", false) ||
+          !p->contains("pattern") || !(*p)["pattern"].is_object() || !(*p)["pattern"].contains("Regex"))
+        return std::nullopt;
+      regexes.push_back((*p)["pattern"]["Regex"].get<std::string>());
+    }
+    for (const KnownPreTokenizer& k : known_pre_tokenizers())
+      if (k.regexes == regexes) return k.name;
+  } catch (const nlohmann::json::exception&) {
+    // A field of an unexpected type: not one of the known pre-tokenizers.
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -70,7 +125,9 @@ bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_
   }
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
     for (const auto& a : j["added_tokens"]) {
-      if (!a.is_object() || !a.contains("id") || !a.contains("content")) continue;
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+          !a["content"].is_string())
+        continue;
       put(a["content"].get<std::string>(), a["id"].get<int64_t>(), a.value("special", false) ? kControl : kUserDefined);
     }
   // Ids the tokenizer does not use (the embedding is often padded).
@@ -95,6 +152,9 @@ bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_
     }
 
   w.add_string("tokenizer.ggml.model", byte_level ? "gpt2" : "llama");
+  if (byte_level)
+    if (std::optional<std::string> pre = pre_tokenizer_name(j.value("pre_tokenizer", nlohmann::json())))
+      w.add_string("tokenizer.ggml.pre", *pre);
   w.add_string_array("tokenizer.ggml.tokens", tokens);
   w.add_i32_array("tokenizer.ggml.token_type", types);
   if (!merges.empty()) w.add_string_array("tokenizer.ggml.merges", merges);

@@ -1,6 +1,8 @@
 // The standard tokenizer.ggml.* metadata of a GGUF file from a Hugging Face
 // tokenizer.json (BPE models): "gpt2" for byte-level BPE, "llama" for
-// sentencepiece-style BPE, with tokens, token types, merges and scores.
+// sentencepiece-style BPE, with tokens, token types, merges and scores, and
+// for "gpt2" the llama.cpp name of the pre-tokenizer (tokenizer.ggml.pre)
+// when it is one llama.cpp knows.
 #pragma once
 
 #include <cstdint>
