@@ -19,6 +19,7 @@ Runner register_bench(CLI::App& app) {
     size_t batch = 1;
     std::string synthetic, dtype = "bf16";
     bool no_baselines = false;
+    std::string disk_probe = "4GiB";
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
@@ -33,6 +34,9 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "Weight type of --synthetic (default bf16)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
   cmd->add_flag("--no-baselines", o->no_baselines, "Skip the naive and mmap baselines");
+  cmd->add_option("--disk-probe", o->disk_probe,
+                  "Bytes the disk probe reads per method, before and after the passes (default 4GiB); a probe at "
+                  "least as large as one pass reads exactly the bytes the passes read");
   return [o]() {
     const bool json = json_output(o->model);
     auto progress = [json](const std::string& s) {
@@ -64,6 +68,7 @@ Runner register_bench(CLI::App& app) {
     bo.tokens = o->tokens;
     bo.batch = o->batch;
     bo.baselines = !o->no_baselines;
+    bo.disk_probe_bytes = parse_byte_size(o->disk_probe);
     bo.progress = progress;
     BenchReport r = run_bench(bo);
     const double naive_speedup = r.strata.seconds_per_pass > 0 && r.naive.seconds_per_pass > 0
