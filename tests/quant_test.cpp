@@ -199,6 +199,101 @@ INSTANTIATE_TEST_SUITE_P(Matmul, MatmulQuant,
                            return std::get<0>(info.param) + "_" + type_name(std::get<1>(info.param));
                          });
 
+// The AVX-512 tile reads W two blocks at a time and two W rows per vector;
+// an odd block count leaves a lone last block, a row count not a multiple of
+// 4 a partial tile. Each such shape against the reference, and bitwise
+// against AVX2 (the same integer lanes and FMA order) and against itself one
+// x row and one W row range at a time (the determinism contract).
+TEST(MatmulQuantIsas, Avx512PairTailsAndPartialTiles) {
+  auto isas = available_kernel_isas();
+  if (isas.size() < 3) GTEST_SKIP() << "needs avx2 and avx512";
+  std::mt19937 rng(15);
+  for (QuantType t : {QuantType::Q8_0, QuantType::Q4_0})
+    for (size_t k : {32, 64, 96, 160, 224, 4128})
+      for (size_t m : {1, 2, 3, 5, 6, 7, 9, 18})
+        for (size_t n : {1, 2, 3, 4, 5, 6, 9, 67}) {
+          if (k == 4128 && n > 5) continue;
+          const std::string label = std::string(type_name(t)) + " k=" + std::to_string(k) + " m=" + std::to_string(m) +
+                                    " n=" + std::to_string(n);
+          std::vector<float> wf = random_floats(m * k, rng), x = random_floats(n * k, rng, 3.0f);
+          std::vector<uint8_t> w = quantize(t, wf);
+          std::vector<float> a(n * m, NAN), b(n * m, NAN), ref(n * m, NAN);
+          matmul_quant_isa("avx2", x.data(), n, k, w.data(), t, m, a.data(), m, nullptr);
+          matmul_quant_isa("avx512", x.data(), n, k, w.data(), t, m, b.data(), m, nullptr);
+          matmul_quant_reference(x.data(), n, k, w.data(), t, m, ref.data(), m);
+          ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << label;
+          for (size_t p = 0; p < ref.size(); ++p)
+            ASSERT_NEAR(b[p], ref[p], 1e-4 * (std::fabs(ref[p]) + std::sqrt(double(k)))) << label << " at " << p;
+          // One x row, and W rows [j0, m) written into a wider output.
+          for (size_t i = 0; i < n; ++i) {
+            std::vector<float> one(m, NAN);
+            matmul_quant_isa("avx512", x.data() + i * k, 1, k, w.data(), t, m, one.data(), m, nullptr);
+            ASSERT_EQ(0, std::memcmp(b.data() + i * m, one.data(), m * sizeof(float))) << label << " row " << i;
+          }
+          for (size_t j0 : {size_t(1), size_t(3)}) {
+            if (j0 >= m) continue;
+            std::vector<float> part((m - j0) * n, NAN);
+            const uint8_t* wj = w.data() + quant_bytes(t, j0 * k);
+            matmul_quant_isa("avx512", x.data(), n, k, wj, t, m - j0, part.data(), m - j0, nullptr);
+            for (size_t i = 0; i < n; ++i)
+              ASSERT_EQ(0, std::memcmp(b.data() + i * m + j0, part.data() + i * (m - j0), (m - j0) * sizeof(float)))
+                  << label << " j0=" << j0 << " row " << i;
+          }
+        }
+}
+
+// x is quantized per ISA (the AVX-512 tile vectorizes it) and must give the
+// bits of quantize_q8_0. W = the identity (one Q8_0 weight of 1 per row, d =
+// 1) makes each output one quantized x value times its scale, exactly, so
+// every q and d is checked: ties at .5 steps (round to nearest even), a zero
+// block, blocks whose scale underflows (id = inf), random values.
+TEST(MatmulQuantIsas, ActivationQuantizationBitwiseEqualsScalar) {
+  const size_t k = 32 * 6, m = k;
+  std::mt19937 rng(17);
+  std::vector<float> x = random_floats(4 * k, rng);
+  for (size_t p = 0; p < k; ++p) x[p] = float(int(p * 37 % 255) - 127) * 0.5f;  // ties, amax 63.5 then 127
+  x[31] = 127.0f;
+  x[32 + 5] = 127.0f;
+  for (size_t p = 64; p < 96; ++p) x[p] = 0.0f;
+  for (size_t p = 96; p < 128; ++p) x[p] = float(int(p) - 110) * 1e-39f;  // denormal inputs
+  for (size_t p = k; p < 2 * k; ++p) x[p] *= 1e-3f;
+  std::vector<BlockQ8_0> w(m * k / 32);
+  for (BlockQ8_0& b : w) {
+    b.d = f32_to_f16(1.0f);
+    std::memset(b.qs, 0, sizeof(b.qs));
+  }
+  for (size_t j = 0; j < m; ++j) w[j * (k / 32) + j / 32].qs[j % 32] = 1;
+  std::vector<BlockQ8_0> xq(4 * k / 32);
+  quantize_q8_0(x.data(), x.size(), xq.data());
+  for (const char* isa : available_kernel_isas()) {
+    std::vector<float> y(4 * m, NAN);
+    matmul_quant_isa(isa, x.data(), 4, k, w.data(), QuantType::Q8_0, m, y.data(), m, nullptr);
+    for (size_t i = 0; i < 4; ++i)
+      for (size_t j = 0; j < m; ++j) {
+        const BlockQ8_0& b = xq[i * (k / 32) + j / 32];
+        ASSERT_EQ(y[i * m + j], f16_to_f32(b.d) * float(b.qs[j % 32])) << isa << " i=" << i << " j=" << j;
+      }
+  }
+}
+
+// Q8_0 weights of -128 (possible in a GGUF file, never from quantize_q8_0):
+// the AVX-512 tile feeds w ^ 0x80 to dpbusd, the AVX2 tile |w| with x's sign.
+TEST(MatmulQuantIsas, Q8WeightMinus128) {
+  std::mt19937 rng(16);
+  const size_t n = 3, k = 96, m = 5;
+  std::vector<float> wf = random_floats(m * k, rng), x = random_floats(n * k, rng);
+  std::vector<uint8_t> w = quantize(QuantType::Q8_0, wf);
+  BlockQ8_0* blocks = reinterpret_cast<BlockQ8_0*>(w.data());
+  for (size_t b = 0; b < m * k / 32; ++b) blocks[b].qs[b % 32] = -128;
+  std::vector<float> ref(n * m);
+  matmul_quant_reference(x.data(), n, k, w.data(), QuantType::Q8_0, m, ref.data(), m);
+  for (const char* isa : available_kernel_isas()) {
+    std::vector<float> y(n * m, NAN);
+    matmul_quant_isa(isa, x.data(), n, k, w.data(), QuantType::Q8_0, m, y.data(), m, nullptr);
+    for (size_t p = 0; p < y.size(); ++p) ASSERT_NEAR(y[p], ref[p], 1e-3 * (std::fabs(ref[p]) + 1)) << isa << " " << p;
+  }
+}
+
 // The integer block dots are exact, so AVX2 and AVX-512 give the same bits.
 TEST(MatmulQuantIsas, Avx2AndAvx512AgreeBitwise) {
   auto isas = available_kernel_isas();

@@ -2,7 +2,8 @@
 // weights, in the kernels::TypeOps shape of matmul_isa.h (to_float is
 // dequantization, gemm quantizes x itself).
 //
-// Determinism: x is quantized per row by the one quantize_x() every ISA uses;
+// Determinism: x is quantized per row by quantize_x() (the AVX-512 path has a
+// vectorized copy tested to give the same bits);
 // each output y[i, j] is one 8-lane f32 accumulator that adds, per block in
 // order, scale * (8 exact int32 partial sums, each of 4 adjacent products),
 // then reduced across lanes in a fixed order. The integer partial sums are

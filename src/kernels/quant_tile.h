@@ -1,12 +1,13 @@
-// The quantized matmul tile, shared by quant_avx2.cpp and quant_avx512.cpp,
-// each compiled for its own instruction set with its own integer dot
-// (`Dot`: maddubs + madd, or VNNI dpbusd). Everything here is in an
-// anonymous namespace so the two compiled copies never merge at link time.
+// The 256-bit quantized matmul tile, parameterized by its integer dot
+// (`Dot`: maddubs + madd in quant_avx2.cpp), and the tile walk and hsum8()
+// that quant_tile512.h (quant_avx512.cpp) shares. Everything here is in an
+// anonymous namespace so the compiled copies never merge at link time.
 //
 // Per block and output: 8 int32 lanes, each the exact sum of 4 adjacent
 // products w * x, added as f32 with one FMA by the block's
 // scale d_w * d_x into the output's 8-lane accumulator; blocks in order; lanes
-// reduced by hsum8(). Both Dots give the same integers, so both ISAs agree.
+// reduced by hsum8(). quant_tile512.h does the same arithmetic with fewer
+// instructions, so both ISAs agree bitwise.
 #pragma once
 
 #include <immintrin.h>
@@ -103,6 +104,29 @@ void quant_tile_rows(size_t rows, const BlockQ8_0* x, size_t nb, const typename 
   quant_tile<Dot, W, R>(x, nb, w, y, ldy, jn);
 }
 
+// Walks one thread's share, y[i, j] for j in [j0, j1), in tiles of at most
+// `rmax` x rows by kTileRowsW W rows, W cache-blocked so a block stays in L2
+// while every group of x rows passes over it: tile(i, rows, wr, j, jn) with
+// wr the tile's kTileRowsW W row pointers (a partial tile repeats its last
+// row). The walk only decides which outputs are computed together, never
+// how one is.
+template <class B, class Tile>
+void for_each_quant_tile(size_t n, size_t nb, const B* w, size_t j0, size_t j1, size_t rmax, Tile&& tile) {
+  const size_t block = w_block_rows(nb * sizeof(B));
+  for (size_t jb = j0; jb < j1; jb += block) {
+    const size_t je = std::min(j1, jb + block);
+    for (size_t i = 0; i < n; i += rmax) {
+      const size_t rows = std::min(rmax, n - i);
+      for (size_t j = jb; j < je; j += kTileRowsW) {
+        const size_t jn = std::min(kTileRowsW, je - j);
+        const B* wr[kTileRowsW];
+        for (size_t c = 0; c < kTileRowsW; ++c) wr[c] = w + (j + std::min(c, jn - 1)) * nb;
+        tile(i, rows, wr, j, jn);
+      }
+    }
+  }
+}
+
 // One thread's share, y[i, j] for j in [j0, j1), with at most RMax x rows per tile.
 template <class Dot, class W, size_t RMax>
 void quant_gemm(const float* x, size_t n, size_t k, const void* wv, size_t j0, size_t j1, float* y, size_t ldy) {
@@ -110,20 +134,10 @@ void quant_gemm(const float* x, size_t n, size_t k, const void* wv, size_t j0, s
   const size_t nb = k / kQuantBlock;
   std::unique_ptr<BlockQ8_0[]> xq(new BlockQ8_0[n * nb]);
   if (n != 0 && nb != 0) quantize_q8_0(x, n * k, xq.get());
-  const B* w = static_cast<const B*>(wv);
-  const size_t block = w_block_rows(nb * sizeof(B));
-  for (size_t jb = j0; jb < j1; jb += block) {
-    const size_t je = std::min(j1, jb + block);
-    for (size_t i = 0; i < n; i += RMax) {
-      const size_t rows = std::min(RMax, n - i);
-      for (size_t j = jb; j < je; j += kTileRowsW) {
-        const size_t jn = std::min(kTileRowsW, je - j);
-        const B* wr[kTileRowsW];  // a partial tile repeats its last row
-        for (size_t c = 0; c < kTileRowsW; ++c) wr[c] = w + (j + std::min(c, jn - 1)) * nb;
-        quant_tile_rows<Dot, W, RMax>(rows, xq.get() + i * nb, nb, wr, y + i * ldy + j, ldy, jn);
-      }
-    }
-  }
+  for_each_quant_tile(n, nb, static_cast<const B*>(wv), j0, j1, RMax,
+                      [&](size_t i, size_t rows, const B* const* wr, size_t j, size_t jn) {
+                        quant_tile_rows<Dot, W, RMax>(rows, xq.get() + i * nb, nb, wr, y + i * ldy + j, ldy, jn);
+                      });
 }
 
 }  // namespace
