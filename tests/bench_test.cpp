@@ -54,12 +54,15 @@ TEST(Bench, ReportIsConsistentWithThePlan) {
     EXPECT_TRUE(d.bytes_per_s > 0 || !d.note.empty()) << d.method;
     EXPECT_LE(d.bytes_per_s, r.disk_bytes_per_s) << d.method;
   }
-  for (const char* want : {"uring", "direct", "pread", "buffered", "sequential"})
+  for (const char* want : {"uring", "direct", "pread", "buffered", "sequential", "loaders"})
     EXPECT_NE(std::find(methods.begin(), methods.end(), want), methods.end()) << want;
   ASSERT_GT(r.disk_bytes_per_s, 0);
   EXPECT_NEAR(r.efficiency, (double(r.strata.bytes_per_pass) / r.disk_bytes_per_s) / r.strata.seconds_per_pass,
               1e-9);
   EXPECT_GT(r.memory_bytes_per_s, 0);
+  // Loading without compute cannot be slower than loading with it, give or
+  // take scheduling noise on a small model.
+  EXPECT_GT(r.strata.read_only_seconds_per_pass, 0);
   EXPECT_GT(r.naive.seconds_per_pass, 0);
   EXPECT_GT(r.mmap_seconds_per_pass, r.strata.compute_s);
 

@@ -168,6 +168,13 @@ class Engine {
                                     const std::function<void(SequenceResult&&)>& done, const BatchOptions& options) = 0;
   // The batch size generate_batch would choose for `context`.
   virtual size_t auto_batch_size(int64_t context, size_t cap) const = 0;
+
+  // Benchmark hook: `passes` passes through the current plan's stream units
+  // that load every streamed unit and compute nothing (after a generate or
+  // generate_batch call, with its plan, slots and residents; otherwise with a
+  // one-sequence plan). Returns the median seconds per pass after the first,
+  // i.e. how fast the runtime can feed compute on this disk.
+  virtual double read_only_pass_seconds(int passes) = 0;
 };
 
 // Parses "512MiB", "4GiB", "2.5GB"...; throws strata::UsageError.

@@ -97,6 +97,7 @@ Runner register_bench(CLI::App& app) {
                           {"io_wait_s", r.strata.io_wait_s},
                           {"compute_s", r.strata.compute_s},
                           {"seconds_per_pass", r.strata.seconds_per_pass},
+                          {"read_only_seconds_per_pass", r.strata.read_only_seconds_per_pass},
                           {"tokens_per_s", r.strata.tokens_per_s},
                           {"efficiency", r.efficiency},
                           {"naive_seconds_per_pass", r.naive.seconds_per_pass},
@@ -121,6 +122,9 @@ Runner register_bench(CLI::App& app) {
     std::printf("bytes read per pass: %s\n", format_bytes(r.strata.bytes_per_pass).c_str());
     std::printf("per pass (median):   %.3f s: I/O wait %.3f s, compute %.3f s; %.2f tokens/s (batch %zu)\n",
                 r.strata.seconds_per_pass, r.strata.io_wait_s, r.strata.compute_s, r.strata.tokens_per_s, r.batch);
+    if (r.strata.read_only_seconds_per_pass > 0)
+      std::printf("loading only:        %.3f s per pass (the same passes with no compute)\n",
+                  r.strata.read_only_seconds_per_pass);
     std::printf("streaming efficiency: %.3f (bytes per pass / best disk throughput / time per pass)\n", r.efficiency);
     if (r.naive.seconds_per_pass > 0)
       std::printf("naive baseline:      %.3f s per pass (one slot, %s read): strata %.2fx faster\n",

@@ -37,6 +37,7 @@ struct BenchRun {
   double seconds_per_pass = 0, io_wait_s = 0, compute_s = 0;  // medians per decode pass
   uint64_t bytes_per_pass = 0;
   double tokens_per_s = 0;
+  double read_only_seconds_per_pass = 0;  // the same passes, loading only (median)
 };
 
 struct BenchReport {

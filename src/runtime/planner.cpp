@@ -11,6 +11,26 @@
 
 namespace strata {
 
+namespace {
+
+// 0..n-1 in bit-reversed (van der Corput) order: every prefix is spread
+// evenly over the range.
+std::vector<size_t> spread_order(size_t n) {
+  size_t bits = 0;
+  while ((size_t(1) << bits) < n) ++bits;
+  std::vector<size_t> order;
+  order.reserve(n);
+  for (size_t k = 0; k < (size_t(1) << bits); ++k) {
+    size_t r = 0;
+    for (size_t b = 0; b < bits; ++b)
+      if (k & (size_t(1) << b)) r |= size_t(1) << (bits - 1 - b);
+    if (r < n) order.push_back(r);
+  }
+  return order;
+}
+
+}  // namespace
+
 size_t Plan::resident_units() const { return size_t(std::count(resident.begin(), resident.end(), true)); }
 
 uint64_t auto_budget(uint64_t everything) {
@@ -66,7 +86,11 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
   size_t slots = std::max<size_t>(1, std::min<size_t>(want, room / std::max<uint64_t>(p.slot_bytes, 1)));
   slots = std::min(slots, std::max<size_t>(units.size(), 1));
   room -= slots * p.slot_bytes;
-  for (size_t i = 0; i < units.size(); ++i) {
+  // Residents are spread over the pass (units taken in van der Corput order:
+  // 0, n/2, n/4, 3n/4, ...), not the first ones: while compute works through a
+  // run of residents the loaders can only fill the slots and then wait, so a
+  // long run of them at the start of the pass leaves the disk idle.
+  for (size_t i : spread_order(units.size())) {
     // Keep at least `slots` units streaming, else a slot would sit idle and
     // it could have held a resident unit instead.
     size_t streaming = units.size() - p.resident_units();
