@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
@@ -142,6 +143,31 @@ TEST(GgufConvert, LayerTensorsAreContiguousAndAligned) {
   EXPECT_EQ(g.index.find("model.layers.0.mlp.up_proj.weight")->dtype, DType::Q8_0);
 }
 
+// The stored blocks are ggml's: each Q8_0/Q4_0 tensor is byte for byte the
+// reference quantization of the source rows (up_proj and the embedding are
+// not permuted, so rows map one to one).
+TEST(GgufConvert, BlocksAreGgmlReferenceQuantization) {
+  auto src = test::load_tensors_f32(stories_dir());
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    GgufFile g = read_gguf(Converted::get(t));
+    for (const char* name : {"model.layers.2.mlp.up_proj.weight", "model.layers.0.self_attn.v_proj.weight"}) {
+      const TensorInfo* ti = g.index.find(name);
+      ASSERT_NE(ti, nullptr) << name;
+      ASSERT_EQ(ti->dtype, t) << name;
+      const std::vector<float>& v = src.at(name);
+      std::vector<uint8_t> want(quant_bytes(t == DType::Q8_0 ? QuantType::Q8_0 : QuantType::Q4_0, v.size()));
+      if (t == DType::Q8_0) quantize_q8_0_weights(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(want.data()));
+      else quantize_q4_0(v.data(), v.size(), reinterpret_cast<BlockQ4_0*>(want.data()));
+      ASSERT_EQ(ti->nbytes, want.size()) << name;
+      std::ifstream f(g.index.files[size_t(ti->file)], std::ios::binary);
+      f.seekg(std::streamoff(ti->offset));
+      std::vector<uint8_t> got(want.size());
+      f.read(reinterpret_cast<char*>(got.data()), std::streamsize(got.size()));
+      EXPECT_EQ(got, want) << name << " " << dtype_name(t);
+    }
+  }
+}
+
 // The issue asks for top-1 agreement >= 0.98 (Q8_0) and >= 0.90 (Q4_0). On
 // stories260K (hidden 64) the block formats themselves do not get there:
 // with the weights quantized and dequantized back to f32 (f32 activations,
@@ -174,7 +200,7 @@ std::filesystem::path dequantized_copy(const std::filesystem::path& dir, DType t
     if (ti.shape.size() == 2 && ti.shape[1] % 32 == 0) {
       const QuantType q = t == DType::Q8_0 || ti.name == "model.embed_tokens.weight" ? QuantType::Q8_0 : QuantType::Q4_0;
       std::vector<uint8_t> blocks(quant_bytes(q, v.size()));
-      if (q == QuantType::Q8_0) quantize_q8_0(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(blocks.data()));
+      if (q == QuantType::Q8_0) quantize_q8_0_weights(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(blocks.data()));
       else quantize_q4_0(v.data(), v.size(), reinterpret_cast<BlockQ4_0*>(blocks.data()));
       dequantize(blocks.data(), q, v.size(), v.data());
     }

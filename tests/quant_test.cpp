@@ -53,6 +53,25 @@ TEST(MatmulQuantBlocks, Q4_0NibbleLayoutIsGgml) {
   for (size_t i = 0; i < 32; ++i) EXPECT_EQ(back[i], v[i]) << i;
 }
 
+// Weights round exact halves away from zero (ggml's reference
+// quantize_row_q8_0, so GGUF files match llama.cpp's byte for byte);
+// activations round them to even (ggml's SIMD path). A block with max 127
+// has scale 1, so x * (1/d) is x itself.
+TEST(MatmulQuantBlocks, Q8_0TiesWeightsAwayFromZeroActivationsToEven) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;
+  x[1] = 2.5f;
+  x[2] = -2.5f;
+  x[3] = 0.5f;
+  x[4] = 3.5f;
+  BlockQ8_0 w{}, a{};
+  quantize_q8_0_weights(x.data(), 32, &w);
+  quantize_q8_0(x.data(), 32, &a);
+  EXPECT_EQ(f16_to_f32(w.d), 1.0f);
+  EXPECT_EQ(std::vector<int>(w.qs, w.qs + 5), (std::vector<int>{127, 3, -3, 1, 4}));
+  EXPECT_EQ(std::vector<int>(a.qs, a.qs + 5), (std::vector<int>{127, 2, -2, 0, 4}));
+}
+
 TEST(MatmulQuantBlocks, RoundTripErrorWithinOneStep) {
   std::mt19937 rng(3);
   std::vector<float> v = random_floats(32 * 50, rng);

@@ -96,7 +96,7 @@ void encode(const float* src, size_t count, DType t, uint8_t* dst) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case DType::Q8_0: quantize_q8_0(src, count, reinterpret_cast<BlockQ8_0*>(dst)); return;
+    case DType::Q8_0: quantize_q8_0_weights(src, count, reinterpret_cast<BlockQ8_0*>(dst)); return;
     case DType::Q4_0: quantize_q4_0(src, count, reinterpret_cast<BlockQ4_0*>(dst)); return;
   }
 }

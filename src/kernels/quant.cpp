@@ -104,7 +104,10 @@ size_t quant_bytes(QuantType t, size_t count) {
   return blocks * (t == QuantType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0));
 }
 
-void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst) {
+namespace {
+
+template <class Round>
+void quantize_q8_0_with(const float* src, size_t count, BlockQ8_0* dst, Round round) {
   kernels::check_k(count);
   for (size_t b = 0; b < count / kQuantBlock; ++b) {
     const float* x = src + b * kQuantBlock;
@@ -113,8 +116,18 @@ void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     dst[b].d = f32_to_f16(d);
-    for (size_t i = 0; i < kQuantBlock; ++i) dst[b].qs[i] = int8_t(kernels::round_even(x[i] * id));
+    for (size_t i = 0; i < kQuantBlock; ++i) dst[b].qs[i] = int8_t(round(x[i] * id));
   }
+}
+
+}  // namespace
+
+void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst) {
+  quantize_q8_0_with(src, count, dst, [](float v) { return kernels::round_even(v); });
+}
+
+void quantize_q8_0_weights(const float* src, size_t count, BlockQ8_0* dst) {
+  quantize_q8_0_with(src, count, dst, [](float v) { return std::round(v); });
 }
 
 void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst) {

@@ -46,8 +46,13 @@ enum class QuantType : uint8_t { Q8_0, Q4_0 };
 size_t quant_bytes(QuantType t, size_t count);
 
 // ggml's rounding: Q8_0 scales by max|x| / 127, Q4_0 by the signed value of
-// largest magnitude / -8. `count` a multiple of 32.
+// largest magnitude / -8. `count` a multiple of 32. quantize_q8_0 rounds
+// half to even, as ggml's SIMD code quantizes activations;
+// quantize_q8_0_weights rounds half away from zero, as ggml's reference
+// quantize_row_q8_0 (and gguf-py) quantize weights, so converted files are
+// byte-identical to theirs.
 void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst);
+void quantize_q8_0_weights(const float* src, size_t count, BlockQ8_0* dst);
 void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst);
 void dequantize(const void* src, QuantType t, size_t count, float* dst);
 
