@@ -143,6 +143,14 @@ TEST(GgufConvert, LayerTensorsAreContiguousAndAligned) {
   EXPECT_EQ(g.index.find("model.layers.0.mlp.up_proj.weight")->dtype, DType::Q8_0);
 }
 
+// The converter's block quantization of `v` (weights: ggml's reference rounding).
+std::vector<uint8_t> quantize_blocks(const std::vector<float>& v, QuantType q) {
+  std::vector<uint8_t> out(quant_bytes(q, v.size()));
+  if (q == QuantType::Q8_0) quantize_q8_0_weights(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(out.data()));
+  else quantize_q4_0(v.data(), v.size(), reinterpret_cast<BlockQ4_0*>(out.data()));
+  return out;
+}
+
 // The stored blocks are ggml's: each Q8_0/Q4_0 tensor is byte for byte the
 // reference quantization of the source rows (up_proj and the embedding are
 // not permuted, so rows map one to one).
@@ -155,9 +163,7 @@ TEST(GgufConvert, BlocksAreGgmlReferenceQuantization) {
       ASSERT_NE(ti, nullptr) << name;
       ASSERT_EQ(ti->dtype, t) << name;
       const std::vector<float>& v = src.at(name);
-      std::vector<uint8_t> want(quant_bytes(t == DType::Q8_0 ? QuantType::Q8_0 : QuantType::Q4_0, v.size()));
-      if (t == DType::Q8_0) quantize_q8_0_weights(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(want.data()));
-      else quantize_q4_0(v.data(), v.size(), reinterpret_cast<BlockQ4_0*>(want.data()));
+      const std::vector<uint8_t> want = quantize_blocks(v, t == DType::Q8_0 ? QuantType::Q8_0 : QuantType::Q4_0);
       ASSERT_EQ(ti->nbytes, want.size()) << name;
       std::ifstream f(g.index.files[size_t(ti->file)], std::ios::binary);
       f.seekg(std::streamoff(ti->offset));
@@ -199,10 +205,7 @@ std::filesystem::path dequantized_copy(const std::filesystem::path& dir, DType t
     // tied embedding (the head) of a Q4_0 file is Q8_0.
     if (ti.shape.size() == 2 && ti.shape[1] % 32 == 0) {
       const QuantType q = t == DType::Q8_0 || ti.name == "model.embed_tokens.weight" ? QuantType::Q8_0 : QuantType::Q4_0;
-      std::vector<uint8_t> blocks(quant_bytes(q, v.size()));
-      if (q == QuantType::Q8_0) quantize_q8_0_weights(v.data(), v.size(), reinterpret_cast<BlockQ8_0*>(blocks.data()));
-      else quantize_q4_0(v.data(), v.size(), reinterpret_cast<BlockQ4_0*>(blocks.data()));
-      dequantize(blocks.data(), q, v.size(), v.data());
+      dequantize(quantize_blocks(v, q).data(), q, v.size(), v.data());
     }
     w.add(ti.name, DType::F32, ti.shape, [data](uint64_t off, uint8_t* d, size_t n) {
       std::memcpy(d, reinterpret_cast<const uint8_t*>(data->data()) + off, n);

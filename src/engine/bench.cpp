@@ -128,6 +128,14 @@ double plain_sequential_throughput(const ModelFiles& files, uint64_t limit) {
   return secs > 0 ? double(total) / secs : 0;
 }
 
+// Keeps the best measurement of each method and the best over all of them.
+void record_disk(BenchReport& rep, const MethodThroughput& t) {
+  if (t.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = t.bytes_per_s, rep.disk_best_method = t.method;
+  auto same = std::find_if(rep.disk.begin(), rep.disk.end(), [&](const MethodThroughput& d) { return d.method == t.method; });
+  if (same == rep.disk.end()) rep.disk.push_back(t);
+  else if (t.bytes_per_s > same->bytes_per_s) *same = t;
+}
+
 BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport* rep) {
   auto e = Engine::open(o.model, eo);
   BenchRun r;
@@ -299,17 +307,10 @@ BenchReport run_bench(const BenchOptions& o) {
         for (const auto& n : notes)
           if (n.rfind(t.method + ":", 0) == 0) t.note = n;
       }
-      if (t.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = t.bytes_per_s, rep.disk_best_method = t.method;
-      auto same = std::find_if(rep.disk.begin(), rep.disk.end(), [&](const MethodThroughput& d) { return d.method == t.method; });
-      if (same == rep.disk.end()) rep.disk.push_back(t);
-      else if (t.bytes_per_s > same->bytes_per_s) *same = t;
+      record_disk(rep, t);
     }
     say(o, fmt::format("measuring plain 4 MiB sequential reads ({})", when));
-    MethodThroughput seq{"sequential", plain_sequential_throughput(files, o.disk_probe_bytes), "1 thread, 4 MiB buffered reads"};
-    if (seq.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = seq.bytes_per_s, rep.disk_best_method = seq.method;
-    auto prev = std::find_if(rep.disk.begin(), rep.disk.end(), [&](const MethodThroughput& d) { return d.method == seq.method; });
-    if (prev == rep.disk.end()) rep.disk.push_back(seq);
-    else if (seq.bytes_per_s > prev->bytes_per_s) *prev = seq;
+    record_disk(rep, {"sequential", plain_sequential_throughput(files, o.disk_probe_bytes), "1 thread, 4 MiB buffered reads"});
   };
   probe("before the passes");
   say(o, "measuring memory bandwidth");
@@ -322,10 +323,8 @@ BenchReport run_bench(const BenchOptions& o) {
   // plain probes above can read slower than the loaders, which is why both
   // are measured and the best is the limit).
   if (rep.strata.read_only_seconds_per_pass > 0) {
-    MethodThroughput lo{"loaders", double(rep.strata.bytes_per_pass) / rep.strata.read_only_seconds_per_pass,
-                        fmt::format("the layer store's loaders ({}), passes with no compute", rep.io_method)};
-    if (lo.bytes_per_s > rep.disk_bytes_per_s) rep.disk_bytes_per_s = lo.bytes_per_s, rep.disk_best_method = lo.method;
-    rep.disk.push_back(lo);
+    record_disk(rep, {"loaders", double(rep.strata.bytes_per_pass) / rep.strata.read_only_seconds_per_pass,
+                      fmt::format("the layer store's loaders ({}), passes with no compute", rep.io_method)});
   }
   if (rep.strata.seconds_per_pass > 0 && rep.disk_bytes_per_s > 0)
     rep.efficiency = (double(rep.strata.bytes_per_pass) / rep.disk_bytes_per_s) / rep.strata.seconds_per_pass;
