@@ -28,5 +28,12 @@ cmake --build "$root/build" -j2
 
 echo "== strata info $model"
 "$root/build/strata" info "$model"
-echo "== strata run $model --prompt-ids 1 -n 32"
-"$root/build/strata" run "$model" --prompt-ids 1 -n 32
+# A story from a text prompt when the model has a tokenizer, else from BOS.
+if [ -f "$model/tokenizer.json" ] || [[ "$model" == *.gguf ]]; then
+  echo "== strata run $model \"Once upon a time\" -n 120"
+  printf 'Once upon a time'
+  "$root/build/strata" run "$model" "Once upon a time" -n 120
+else
+  echo "== strata run $model --prompt-ids 1 -n 32"
+  "$root/build/strata" run "$model" --prompt-ids 1 -n 32
+fi

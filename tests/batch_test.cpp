@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "strata/strata.h"
+#include "test_models.h"
 #include "test_util.h"
 
 namespace strata::test {
@@ -186,6 +187,40 @@ TEST(Batch, SurvivesSigkillAndResumesWithoutLossOrDuplicates) {
   EXPECT_EQ(lines, count);
 }
 
+// Text prompts through the model's tokenizer: each reference case with a
+// prompt text gives the reference's prompt ids and greedy continuation, and
+// the line's text is their decode, whatever the batch size.
+TEST(Batch, TextPromptsGiveTheReferenceContinuations) {
+  json ref = json::parse(read_text(stories_dir() / "reference.json"));
+  TempDir tmp;
+  std::map<std::string, json> want;
+  {
+    std::ofstream f(tmp / "in.jsonl");
+    for (size_t i = 0; i < ref["greedy"].size(); ++i) {
+      const json& c = ref["greedy"][i];
+      if (!c.contains("prompt_text")) continue;
+      const std::string id = "case" + std::to_string(i);
+      f << json{{"id", id}, {"prompt", c["prompt_text"]}, {"max_new_tokens", c["new_tokens"]}}.dump() << "\n";
+      want[id] = c;
+    }
+  }
+  ASSERT_GE(want.size(), 3u);
+  for (std::string bs : {"1", "3"}) {
+    auto out = tmp / ("out" + bs + ".jsonl");
+    auto r = run_strata({"batch", stories_dir().string(), "--input", (tmp / "in.jsonl").string(), "--output",
+                         out.string(), "--batch-size", bs, "--quiet"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto res = read_results(out);
+    ASSERT_EQ(res.size(), want.size());
+    for (auto& [id, c] : want) {
+      const json& got = res[json(id).dump()];  // read_results keys by the id's JSON
+      EXPECT_EQ(got["output_ids"], c["output_ids"]) << id << " batch size " << bs;
+      EXPECT_EQ(got["prompt_tokens"], c["prompt_ids"].size()) << id;
+      EXPECT_FALSE(got["text"].get<std::string>().empty()) << id;
+    }
+  }
+}
+
 TEST(Batch, BadLinesAreAnsweredByLineNumberOrStopTheJobWhenStrict) {
   TempDir tmp;
   {
@@ -201,7 +236,10 @@ TEST(Batch, BadLinesAreAnsweredByLineNumberOrStopTheJobWhenStrict) {
     f << R"({"id": "temp", "prompt_ids": [1], "temperature": -2})" << "\n";
     f << R"({"id": 5, "prompt_ids": [1, 461], "max_new_tokens": 2})" << "\n";
   }
-  auto r = run_strata({"batch", stories_dir().string(), "--input", (tmp / "in.jsonl").string(), "--output",
+  // Line 8 is a text prompt for a model without a tokenizer.
+  const std::string model = (tmp / "no-tokenizer").string();
+  copy_model_files(stories_dir(), model, {"tokenizer.json", "tokenizer_config.json"});
+  auto r = run_strata({"batch", model, "--input", (tmp / "in.jsonl").string(), "--output",
                        (tmp / "out.jsonl").string(), "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::map<size_t, json> by_line;
@@ -224,7 +262,7 @@ TEST(Batch, BadLinesAreAnsweredByLineNumberOrStopTheJobWhenStrict) {
   EXPECT_EQ(by_line[10]["id"], 5);
   EXPECT_EQ(by_line[10]["output_ids"].size(), 2u);
 
-  auto strict = run_strata({"batch", stories_dir().string(), "--input", (tmp / "in.jsonl").string(), "--output",
+  auto strict = run_strata({"batch", model, "--input", (tmp / "in.jsonl").string(), "--output",
                             (tmp / "strict.jsonl").string(), "--strict"});
   EXPECT_NE(strict.status, 0);
   EXPECT_NE(strict.err.find(":2:"), std::string::npos) << strict.err;

@@ -2,7 +2,9 @@
 // and greedy outputs, for every budget, dtype, layout and thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "strata/strata.h"
@@ -104,7 +106,9 @@ TEST_P(StoriesBudget, ShardedLayoutMatchesReference) {
 
 // A bf16/f16 copy computes exactly what its f32 twin (the same rounded values
 // stored as f32) computes; against the original it stays within a tolerance
-// set by the 8 (bf16) or 11 (f16) bits of mantissa.
+// set by the 8 (bf16) or 11 (f16) bits of mantissa: measured on stories260K
+// 0.118 (bf16) and 0.0166 (f16), about the 8x of three mantissa bits; the
+// bounds leave 2.5x room.
 class StoriesHalf : public ::testing::TestWithParam<std::tuple<DType, Budget>> {};
 
 TEST_P(StoriesHalf, MatchesRoundedTwinAndReference) {
@@ -117,7 +121,9 @@ TEST_P(StoriesHalf, MatchesRoundedTwinAndReference) {
   ScoreResult half = open_for_score(tmp / "half", budget, n)->score(ref.logits_ids, true);
   ScoreResult twin = open_for_score(tmp / "twin", budget, n)->score(ref.logits_ids, true);
   EXPECT_LE(max_abs_diff(half.logits, twin.logits), 1e-4f);
-  EXPECT_LE(max_abs_diff(half.logits, ref.logits), dtype == DType::BF16 ? 1.0f : 0.15f);
+  const float err = max_abs_diff(half.logits, ref.logits);
+  std::printf("[ stories260K %s ] max |logit - f32 reference| %.4f\n", std::string(dtype_name(dtype)).c_str(), err);
+  EXPECT_LE(err, dtype == DType::BF16 ? 0.3f : 0.04f);
   auto eh = open(tmp / "half", budget, 80), et = open(tmp / "twin", budget, 80);
   for (const auto& [prompt, expected] : ref.greedy) {
     GenerateRequest req;
@@ -184,24 +190,36 @@ TEST(Stories, SamplingIsSeededAndRespectsTopK) {
 }
 
 TEST(Stories, StopsAtEos) {
-  auto e = open(stories_dir(), Budget::Resident, 80);
-  // Make the model's own greedy continuation end in "EOS" by declaring its
-  // 4th generated id as end-of-sequence through a copied config.
-  TempDir tmp;
-  const auto& ref = reference();
-  int32_t stop_id = ref.greedy[0].second[5];  // 461
-  copy_with_config(stories_dir(), tmp / "m", [&](std::string& c) {
-    c.replace(c.find("\"eos_token_id\": 2"), 17, "\"eos_token_id\": [2, " + std::to_string(stop_id) + "]");
-  });
-  auto e2 = Engine::open(tmp / "m");
+  // stories260K ends a story by starting the next one with BOS (llama2.c's
+  // run.c stops there); it never emits its EOS id 2. A copy whose config
+  // also declares BOS an end-of-sequence id must stop right after the first
+  // story, with the same tokens as the plain run up to there.
+  auto plain = open(stories_dir(), Budget::Resident, 401);
   GenerateRequest req;
   req.prompt_ids = {1};
-  req.max_new_tokens = 48;
+  req.max_new_tokens = 400;
+  req.stop_at_eos = false;
+  const std::vector<int32_t> all = plain->generate(req).output_ids;
+  ASSERT_EQ(all.size(), 400u);
+  const auto story_end = std::find(all.begin(), all.end(), 1);
+  ASSERT_NE(story_end, all.end()) << "the model should end its first story within 400 tokens";
+  const std::vector<int32_t> first_story(all.begin(), story_end + 1);
+
+  req.stop_at_eos = true;
+  GenerateResult unchanged = plain->generate(req);
+  EXPECT_EQ(unchanged.finish_reason, "length");  // 2 never comes
+  EXPECT_EQ(unchanged.output_ids, all);
+
+  TempDir tmp;
+  copy_with_config(stories_dir(), tmp / "m", [&](std::string& c) {
+    const std::string key = "\"eos_token_id\": 2";
+    ASSERT_NE(c.find(key), std::string::npos);
+    c.replace(c.find(key), key.size(), "\"eos_token_id\": [2, 1]");
+  });
+  auto e2 = Engine::open(tmp / "m");
   GenerateResult r = e2->generate(req);
   EXPECT_EQ(r.finish_reason, "stop");
-  ASSERT_FALSE(r.output_ids.empty());
-  EXPECT_EQ(r.output_ids.back(), stop_id);
-  EXPECT_EQ(r.output_ids.size(), 1u);  // 461 is the very first greedy token
+  EXPECT_EQ(r.output_ids, first_story);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // Q8_0 / Q4_0 agree with F32 on the teacher-forced reference sequence, Q8_0
 // greedy equals F32 greedy where F32's margin is clear, streaming a Q4_0 file
 // gives the resident result, and `strata convert` fails cleanly.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -174,16 +176,13 @@ TEST(GgufConvert, BlocksAreGgmlReferenceQuantization) {
   }
 }
 
-// The issue asks for top-1 agreement >= 0.98 (Q8_0) and >= 0.90 (Q4_0). On
-// stories260K (hidden 64) the block formats themselves do not get there:
-// with the weights quantized and dequantized back to f32 (f32 activations,
-// no quantized kernel involved) agreement is 37/40 for Q8_0 and 19/40 for
-// Q4_0, and bf16 storage already flips one position (margin 0.04). So this
-// asserts what the formats reach here, with a little slack, and prints the
-// numbers; the measured values are 0.925 / 0.450.
+// On the real stories260K weights quantization behaves as on real models:
+// Q8_0 agrees with f32 on the top-1 token at every position of the
+// reference sequence (measured 40/40, mean KL 2.6e-4 nats) and Q4_0 at
+// 0.90 (KL 0.020). The KL bounds leave about 3x room over the measurements.
 TEST(GgufConvert, QuantizedAgreeWithF32OnReferenceSequence) {
   const std::vector<float> ref = score_logits(stories_dir());
-  for (auto [t, min_top1, max_kl] : {std::tuple{DType::Q8_0, 0.90, 0.05}, std::tuple{DType::Q4_0, 0.40, 2.5}}) {
+  for (auto [t, min_top1, max_kl] : {std::tuple{DType::Q8_0, 1.0, 1e-3}, std::tuple{DType::Q4_0, 0.85, 0.06}}) {
     Agreement a = compare(ref, score_logits(Converted::get(t)), 512);
     std::printf("[ stories260K %s ] top-1 agreement %.3f, mean KL %.5f nats/token (%zu positions)\n",
                 std::string(dtype_name(t)).c_str(), a.top1, a.mean_kl, reference().ids.size());
@@ -217,23 +216,33 @@ std::filesystem::path dequantized_copy(const std::filesystem::path& dir, DType t
   return dir;
 }
 
-// Why the issue's thresholds are not asserted above: the loss is the block
-// formats' own, not the kernels'. The same weights in f32 (no activation
-// quantization, no integer dots) agree with f32 about as often.
+// The loss is the block format's, not the kernels': the GGUF through the
+// quantized kernels (weights in blocks, activations rounded to Q8_0 blocks,
+// integer dots) against the same rounded weights in f32 (f32 activations,
+// f32 dots). What separates the two is only the activation rounding, so
+// their distance (the kernels' share) is measured directly:
+//  - Q8_0: activations are rounded exactly like the weights (8-bit blocks),
+//    so the kernels' share is of the same order as the format's own loss
+//    (measured: kernels 1.7e-4 vs format 1.2e-4 nats): at most 2x of it.
+//  - Q4_0: 4-bit weight steps are ~16x coarser than 8-bit activation steps,
+//    so the error variance of the activations is ~1/250 of the weights'; the
+//    kernels' share must stay below 10% of the format's loss (measured
+//    1.3e-4 vs 2.0e-2, 0.7%), and both agree with f32 at the top-1 token
+//    to within one position of the 40.
 TEST(GgufConvert, QuantizationLossIsTheFormatsNotTheKernels) {
   const std::vector<float> ref = score_logits(stories_dir());
   TempDir tmp;
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+  for (auto [t, kernel_share] : {std::pair{DType::Q8_0, 2.0}, std::pair{DType::Q4_0, 0.10}}) {
     const std::string name(dtype_name(t));
-    Agreement gguf = compare(ref, score_logits(Converted::get(t)), 512);
-    Agreement f32 = compare(ref, score_logits(dequantized_copy(tmp / name, t)), 512);
-    std::printf("[ stories260K %s ] GGUF through the quantized kernels: top-1 %.3f, KL %.4f; same weights in f32: "
-                "top-1 %.3f, KL %.4f\n",
-                name.c_str(), gguf.top1, gguf.mean_kl, f32.top1, f32.mean_kl);
-    // This model turns tiny differences (8-bit activations here, none
-    // there) into flips at 0.4 margins, so "the same" is two positions.
-    EXPECT_NEAR(gguf.top1, f32.top1, 2.0 / 40 + 1e-9) << name;
-    EXPECT_NEAR(gguf.mean_kl, f32.mean_kl, 0.5 * f32.mean_kl) << name;
+    const std::vector<float> kernels = score_logits(Converted::get(t));
+    const std::vector<float> weights_f32 = score_logits(dequantized_copy(tmp / name, t));
+    Agreement gguf = compare(ref, kernels, 512), format = compare(ref, weights_f32, 512);
+    Agreement share = compare(weights_f32, kernels, 512);
+    std::printf("[ stories260K %s ] through the quantized kernels: top-1 %.3f, KL %.5f; same weights in f32 (the "
+                "format's loss): top-1 %.3f, KL %.5f; kernels vs f32 of the same weights: KL %.5f\n",
+                name.c_str(), gguf.top1, gguf.mean_kl, format.top1, format.mean_kl, share.mean_kl);
+    EXPECT_LE(share.mean_kl, kernel_share * format.mean_kl) << name;
+    EXPECT_NEAR(gguf.top1, format.top1, 1.0 / 40 + 1e-9) << name;
   }
 }
 
@@ -245,30 +254,44 @@ std::vector<int32_t> greedy(Engine& e, const std::vector<int32_t>& prompt, int n
   return e.generate(req).output_ids;
 }
 
-// The issue asks for Q8_0 greedy == f32 greedy on the cases with a clear
-// f32 margin (min_top2_margin >= 0.02: cases 1, 3, 4, 5). Q8_0 weights flip
-// top-1 at margins up to 0.43 on this model (see above), so the 48-token
-// sequences diverge (measured: after 1, 17, 2 and 15 equal tokens). What
-// holds is the first generated token of every such case; the common prefix
-// lengths are printed.
+// Q8_0 greedy against f32 greedy on the 6 reference cases. Measured: 5 of
+// 6 reproduce all 48 tokens; the others diverge only where f32 itself is
+// nearly undecided. So: every case whose whole run has a clear f32 margin
+// (min_top2_margin >= 0.02) starts with the same token, at least 5 of 6 are
+// exact, and wherever Q8_0 departs, the f32 top-1/top-2 gap at that step is
+// below 0.1 logits (the size of the Q8_0 logit error measured above).
 TEST(GgufConvert, Q8GreedyAgainstF32WhereMarginIsClear) {
   EngineOptions o;
   o.max_memory = 64ull << 20;
   auto f32 = Engine::open(stories_dir(), o);
   auto q8 = Engine::open(Converted::get(DType::Q8_0), o);
-  int checked = 0;
+  size_t exact = 0;
   for (size_t i = 0; i < reference().greedy.size(); ++i) {
     const auto& c = reference().greedy[i];
-    if (c.margin < 0.02) continue;
     const auto a = greedy(*q8, c.prompt, c.new_tokens), b = greedy(*f32, c.prompt, c.new_tokens);
     size_t same = 0;
     while (same < a.size() && same < b.size() && a[same] == b[same]) ++same;
-    std::printf("[ stories260K Q8_0 greedy case %zu, margin %.3f ] %zu of %zu tokens equal to f32 before diverging\n",
-                i, c.margin, same, b.size());
-    EXPECT_GE(same, 1u) << "greedy case " << i;
-    ++checked;
+    double margin_there = -1;
+    if (same < b.size()) {
+      // f32's logits at the step where the outputs part.
+      std::vector<int32_t> ids = c.prompt;
+      ids.insert(ids.end(), b.begin(), b.begin() + long(same));
+      const std::vector<float> logits = f32->score(ids, true).logits;
+      std::vector<float> row(logits.end() - 512, logits.end());
+      std::partial_sort(row.begin(), row.begin() + 2, row.end(), std::greater<float>());
+      margin_there = row[0] - row[1];
+      EXPECT_LT(margin_there, 0.1) << "greedy case " << i << " diverges at token " << same;
+    } else {
+      ++exact;
+    }
+    std::printf("[ stories260K Q8_0 greedy case %zu, min margin %.3f ] %zu of %zu tokens equal to f32%s", i,
+                c.margin, same, b.size(), same < b.size() ? "" : "\n");
+    if (same < b.size()) std::printf(", f32 margin where they part %.4f\n", margin_there);
+    if (c.margin >= 0.02) {
+      EXPECT_GE(same, 1u) << "greedy case " << i;
+    }
   }
-  EXPECT_EQ(checked, 4);  // cases 1, 3, 4, 5 of reference.json
+  EXPECT_GE(exact, 5u);
 }
 
 TEST(GgufConvert, Q4StreamingAtMinimumBudgetEqualsResident) {

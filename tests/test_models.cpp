@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "test_models.h"
 
 #include <fstream>
@@ -79,13 +80,19 @@ std::map<std::string, std::vector<float>> load_tensors_f32(const std::filesystem
   return out;
 }
 
-void copy_with_config(const std::filesystem::path& src, const std::filesystem::path& dst,
-                      const std::function<void(std::string&)>& edit) {
+void copy_model_files(const std::filesystem::path& src, const std::filesystem::path& dst,
+                      const std::vector<std::string>& leave_out) {
   std::filesystem::create_directories(dst);
   for (const auto& e : std::filesystem::directory_iterator(src)) {
-    if (e.path().filename() == "config.json") continue;
-    std::filesystem::copy(e.path(), dst / e.path().filename(), std::filesystem::copy_options::overwrite_existing);
+    const std::string name = e.path().filename().string();
+    if (std::find(leave_out.begin(), leave_out.end(), name) != leave_out.end()) continue;
+    std::filesystem::copy(e.path(), dst / name, std::filesystem::copy_options::overwrite_existing);
   }
+}
+
+void copy_with_config(const std::filesystem::path& src, const std::filesystem::path& dst,
+                      const std::function<void(std::string&)>& edit) {
+  copy_model_files(src, dst, {"config.json"});
   std::string cfg = read_text(src / "config.json");
   edit(cfg);
   std::ofstream(dst / "config.json") << cfg;

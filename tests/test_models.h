@@ -19,6 +19,11 @@ namespace strata::test {
 void copy_model(const std::filesystem::path& src, const std::filesystem::path& dst, DType dtype,
                 uint64_t shard_bytes = 0, bool round_only = false);
 
+// Copies the files of a model directory except those named in `leave_out`
+// (e.g. {"tokenizer.json"} for a model without a tokenizer).
+void copy_model_files(const std::filesystem::path& src, const std::filesystem::path& dst,
+                      const std::vector<std::string>& leave_out = {});
+
 // Copies config.json after applying `edit` to its text.
 void copy_with_config(const std::filesystem::path& src, const std::filesystem::path& dst,
                       const std::function<void(std::string&)>& edit);

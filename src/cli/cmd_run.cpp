@@ -13,8 +13,7 @@ namespace strata::cli {
 Runner register_run(CLI::App& app) {
   struct Opts {
     ModelOptions model;
-    std::string prompt, prompt_file, prompt_ids;
-    bool special_as_text = false;
+    PromptOptions prompt;
     int n = 64;
     SamplingParams sampling;
     bool profile = false;
@@ -22,13 +21,7 @@ Runner register_run(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
   add_model_options(*cmd, o->model);
-  CLI::Option* text = cmd->add_option("PROMPT", o->prompt, "Prompt text (needs the model's tokenizer.json)");
-  CLI::Option* file = cmd->add_option("--prompt-file", o->prompt_file, "Read the prompt text from a file");
-  CLI::Option* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,345,22");
-  text->excludes(file)->excludes(ids);
-  file->excludes(ids);
-  cmd->add_flag("--special-as-text", o->special_as_text,
-                "Treat special-token text in the prompt (e.g. <|eot_id|>) as plain text");
+  add_prompt_options(*cmd, o->prompt);
   cmd->add_option("-n,--max-new-tokens", o->n, "Tokens to generate at most (default 64)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature; 0 = greedy (default)")
       ->check(CLI::NonNegativeNumber);
@@ -40,18 +33,10 @@ Runner register_run(CLI::App& app) {
   cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling (default 0)");
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
   return [o]() {
-    if (o->prompt.empty() && o->prompt_file.empty() && o->prompt_ids.empty())
-      throw UsageError("give a prompt: PROMPT text, --prompt-file FILE or --prompt-ids 1,2,3");
-    auto engine = open_engine(o->model);
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
-    if (!o->prompt_ids.empty()) {
-      req.prompt_ids = parse_ids(o->prompt_ids, "--prompt-ids");
-    } else {
-      if (!tok) throw UsageError(o->model.model + ": no tokenizer.json in the model directory; use --prompt-ids");
-      std::string text = o->prompt_file.empty() ? o->prompt : read_prompt_file(o->prompt_file);
-      req.prompt_ids = encode_prompt(*tok, text, o->special_as_text);
-    }
+    req.prompt_ids = prompt_ids(o->prompt, tok, o->model.model);
+    auto engine = open_engine(o->model);
     req.max_new_tokens = o->n;
     req.sampling = o->sampling;
     const bool json = json_output(o->model);
@@ -82,6 +67,7 @@ Runner register_run(CLI::App& app) {
       std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       std::printf("\n");
+      std::fflush(stdout);  // the text before the summary on a shared terminal
       std::fprintf(stderr, "[%zu tokens, finish: %s, prefill %.3f s, decode %.3f s (%.2f tokens/s)]\n",
                    r.output_ids.size(), r.finish_reason.c_str(), r.prefill_s, r.decode_s, tps);
       if (o->profile) {

@@ -13,20 +13,20 @@ namespace strata::cli {
 Runner register_score(CLI::App& app) {
   struct Opts {
     ModelOptions model;
-    std::string prompt_ids;
+    PromptOptions prompt;
     std::string dump_logits;
     bool profile = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
-      "score", "One forward pass over the ids (teacher forcing): argmax and log-probability per position, perplexity");
+      "score", "One forward pass over the prompt (teacher forcing): argmax and log-probability per position, perplexity");
   add_model_options(*cmd, o->model);
-  cmd->add_option("--prompt-ids", o->prompt_ids, "Token ids to score, e.g. 1,345,22")->required();
+  add_prompt_options(*cmd, o->prompt);
   cmd->add_option("--dump-logits", o->dump_logits, "Write all logits as little-endian float32, positions x vocabulary");
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
   return [o]() {
+    std::vector<int32_t> ids = prompt_ids(o->prompt, load_model_tokenizer(o->model.model), o->model.model);
     auto engine = open_engine(o->model);
-    std::vector<int32_t> ids = parse_ids(o->prompt_ids, "--prompt-ids");
     ScoreResult r = engine->score(ids, !o->dump_logits.empty());
     if (!o->dump_logits.empty()) {
       std::ofstream f(o->dump_logits, std::ios::binary | std::ios::trunc);

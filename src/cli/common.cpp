@@ -89,6 +89,24 @@ std::string read_prompt_file(const std::string& path) {
   return ss.str();
 }
 
+void add_prompt_options(CLI::App& cmd, PromptOptions& p) {
+  CLI::Option* text = cmd.add_option("PROMPT", p.text, "Prompt text (needs the model's tokenizer.json)");
+  CLI::Option* file = cmd.add_option("--prompt-file", p.file, "Read the prompt text from a file");
+  CLI::Option* ids = cmd.add_option("--prompt-ids", p.ids, "Prompt as token ids, e.g. 1,345,22");
+  text->excludes(file)->excludes(ids);
+  file->excludes(ids);
+  cmd.add_flag("--special-as-text", p.special_as_text,
+               "Treat special-token text in the prompt (e.g. <|eot_id|>) as plain text");
+}
+
+std::vector<int32_t> prompt_ids(const PromptOptions& p, const std::optional<Tokenizer>& tok, const std::string& model) {
+  if (!p.ids.empty()) return parse_ids(p.ids, "--prompt-ids");
+  if (p.text.empty() && p.file.empty())
+    throw UsageError("give a prompt: PROMPT text, --prompt-file FILE or --prompt-ids 1,2,3");
+  if (!tok) throw UsageError(model + ": no tokenizer.json in the model directory; use --prompt-ids");
+  return encode_prompt(*tok, p.file.empty() ? p.text : read_prompt_file(p.file), p.special_as_text);
+}
+
 nlohmann::json plan_json(const MemoryPlan& p) {
   return {{"budget_bytes", p.budget},
           {"min_memory_bytes", p.min_budget},

@@ -34,6 +34,16 @@ std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text
 // Whole file as text; throws Error naming the file.
 std::string read_prompt_file(const std::string& path);
 
+// A prompt given as PROMPT text, --prompt-file or --prompt-ids (one of them).
+struct PromptOptions {
+  std::string text, file, ids;
+  bool special_as_text = false;
+};
+void add_prompt_options(CLI::App& cmd, PromptOptions& p);
+// The ids of the prompt: --prompt-ids as given, text through the model's
+// tokenizer (UsageError naming the model when it has none).
+std::vector<int32_t> prompt_ids(const PromptOptions& p, const std::optional<Tokenizer>& tok, const std::string& model);
+
 // "1,345,22" or "1 345 22"; throws UsageError naming the flag.
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag);
 
