@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "convert/gguf_convert.h"
 #include "core/byte_size.h"
 #include "core/dtype.h"
@@ -29,6 +30,7 @@ Runner register_convert(CLI::App& app) {
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16", "f32"}));
   cmd->add_option("--threads", o->threads, "Threads for quantization (default: all cores)");
   return [o]() {
+    o->model = resolve_model_arg(o->model);
     if (!o->compression.empty() && !o->type.empty()) {
       std::fprintf(stderr, "strata convert: give --compression or --type, not both\n");
       return 2;
