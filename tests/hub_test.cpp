@@ -138,6 +138,10 @@ TEST_F(Hub, PullWritesTheHubCacheLayoutAndRunWorksOffline) {
   auto info = run_strata({"info", std::string(kRepo) + "@main", "--format", "json"});
   ASSERT_EQ(info.status, 0) << info.err;
   EXPECT_NE(info.out.find(snapshot().string()), std::string::npos) << info.out;
+  auto tok = run_strata({"tokenize", kRepo, "Once upon a time"});
+  auto tok_local = run_strata({"tokenize", stories_dir().string(), "Once upon a time"});
+  ASSERT_EQ(tok.status, 0) << tok.err;
+  EXPECT_EQ(tok.out, tok_local.out);
   // Online but with the hub gone: a cached model needs no request at all.
   unsetenv("HF_HUB_OFFLINE");
   auto again = run_strata({"run", kRepo, "Once upon a time", "-n", "3"});
@@ -174,6 +178,23 @@ TEST_F(Hub, DroppedConnectionResumesWithARangeRequest) {
                                     hub.bytes_sent("tokenizer.json") + hub.bytes_sent("tokenizer_config.json"));
 }
 
+TEST_F(Hub, SeveralFilesDownloadInParallel) {
+  MockRepo r;
+  r.id = "sharded-org/model";
+  r.files["config.json"] = {"{}", false};
+  for (int i = 1; i <= 4; ++i)
+    r.files["model-0000" + std::to_string(i) + "-of-00004.safetensors"] = {std::string(64 << 10, char('a' + i)), true};
+  hub.add_repo(r);
+  hub.set_chunk_bytes(8 << 10);
+  for (int i = 1; i <= 4; ++i)
+    hub.throttle("model-0000" + std::to_string(i) + "-of-00004.safetensors", std::chrono::milliseconds(5));
+  HubOptions o = options();
+  o.parallel = 3;
+  PullResult p = pull("sharded-org/model", o);
+  EXPECT_EQ(p.files.size(), 5u);
+  EXPECT_EQ(hub.max_parallel_downloads(), 3u);
+}
+
 TEST_F(Hub, ServerErrorsAreRetriedWithBackoff) {
   hub.fail("config.json", 503, 2);
   pull(kRepo, options());
@@ -202,6 +223,8 @@ TEST_F(Hub, KillDuringPullThenRerunFinishesWithoutRefetching) {
   EXPECT_LT(kept, model_size());
   EXPECT_FALSE(fs::exists(snapshot() / "model.safetensors"));
 
+  // The server side of the killed connection finishes before counting on.
+  ASSERT_TRUE(wait_for([&] { return hub.downloads_in_flight() == 0; }));
   hub.clear_faults();
   uint64_t model_before = hub.bytes_sent("model.safetensors");
   std::map<std::string, size_t> small_requests;
@@ -323,7 +346,7 @@ TEST_F(Hub, UnreachableHubAndFullDiskGiveClearErrors) {
 
 TEST_F(Hub, FileSelection) {
   // --include globs; '*' crosses '/'.
-  auto r = run_strata({"pull", kRepo, "--include", "*.json", "--include", "original/*", "--format", "json"});
+  auto r = run_strata({"pull", "--include", "*.json", "--include", "original/*", kRepo, "--format", "json"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(snapshot() / "original" / "consolidated.safetensors"));
   EXPECT_EQ(fs::read_symlink(snapshot() / "original" / "consolidated.safetensors"),

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,7 @@ struct MockHub::State {
   std::map<std::string, std::vector<std::string>> ranges;
   std::map<std::string, Fault> faults;
   size_t api_requests = 0, all_requests = 0;
+  size_t in_flight = 0, max_in_flight = 0;  // content responses being sent
   std::vector<std::string> hub_auth, cdn_auth;
   size_t chunk = 16 << 10;
   httplib::Server hub, cdn;
@@ -70,7 +72,10 @@ struct MockHub::State {
   }
 
   // The repository a request may see, or an error answer (nullptr).
-  const MockRepo* authorize(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+  // `metadata`: the file list of a gated repository is public, as on the
+  // real hub; its files are not.
+  const MockRepo* authorize(const httplib::Request& req, httplib::Response& res, const std::string& id,
+                            bool metadata = false) {
     std::string auth = req.get_header_value("Authorization");
     auto it = repos.find(id);
     if (it == repos.end()) {
@@ -79,7 +84,7 @@ struct MockHub::State {
       return nullptr;
     }
     const MockRepo& r = it->second;
-    if (r.gated && auth != "Bearer " + r.token) {
+    if (r.gated && !metadata && auth != "Bearer " + r.token) {
       error(res, auth.empty() ? 401 : 403, "GatedRepo",
             "Access to model " + id + " is restricted. You must have access to it and be authenticated to access it.");
       return nullptr;
@@ -129,7 +134,12 @@ struct MockHub::State {
             bytes[path] += n;
           }
           return !cut;  // false closes the connection mid-body
+        },
+        [this](bool) {
+          std::lock_guard<std::mutex> g(mu);
+          --in_flight;
         });
+    max_in_flight = std::max(max_in_flight, ++in_flight);
   }
 };
 
@@ -158,7 +168,7 @@ MockHub::MockHub() : s_(std::make_unique<State>()) {
     ++s->all_requests;
     s->hub_auth.push_back(req.get_header_value("Authorization"));
     std::string id = std::string(req.matches[1]) + "/" + std::string(req.matches[2]);
-    const MockRepo* r = s->authorize(req, res, id);
+    const MockRepo* r = s->authorize(req, res, id, /*metadata=*/true);
     if (!r) return;
     std::string rev = req.matches[3];
     if (!s->has_revision(*r, rev)) return State::error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
@@ -267,6 +277,16 @@ size_t MockHub::api_requests() const {
 size_t MockHub::all_requests() const {
   std::lock_guard<std::mutex> g(s_->mu);
   return s_->all_requests;
+}
+
+size_t MockHub::max_parallel_downloads() const {
+  std::lock_guard<std::mutex> g(s_->mu);
+  return s_->max_in_flight;
+}
+
+size_t MockHub::downloads_in_flight() const {
+  std::lock_guard<std::mutex> g(s_->mu);
+  return s_->in_flight;
 }
 
 std::vector<std::string> MockHub::hub_authorizations() const {

@@ -54,6 +54,9 @@ class MockHub {
   // GETs that served (or tried to serve) this file's content.
   size_t content_requests(const std::string& path) const;
   size_t api_requests() const;
+  // The most file contents being sent at the same moment.
+  size_t max_parallel_downloads() const;
+  size_t downloads_in_flight() const;
   size_t all_requests() const;
   // The Authorization header of every request each server got ("" when absent).
   std::vector<std::string> hub_authorizations() const;

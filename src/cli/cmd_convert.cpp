@@ -22,7 +22,7 @@ Runner register_convert(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("convert", "Write a model directory as a GGUF file (optionally 8-bit or 4-bit)");
-  cmd->add_option("MODEL", o->model, "Hugging Face model directory")->required();
+  cmd->add_option("MODEL", o->model, "Hugging Face model directory, or ORG/NAME[@REV] on the hub")->required();
   cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
   cmd->add_option("--compression", o->compression, "8bit (Q8_0), 4bit (Q4_0) or none (the source type)")
       ->check(CLI::IsMember({"8bit", "4bit", "none"}));

@@ -24,7 +24,8 @@ Runner register_pull(CLI::App& app) {
   cmd->add_option("NAME", o->name, "ORG/NAME or ORG/NAME@REVISION (branch, tag or commit; default main)")->required();
   cmd->add_option("--include", o->hub.include,
                   "Only files matching this glob (repeatable; default: config, tokenizer and chat-template files, "
-                  "*.safetensors and their index)");
+                  "*.safetensors and their index)")
+      ->allow_extra_args(false);  // one pattern per --include, so NAME after it stays NAME
   cmd->add_option("--file", o->hub.file, "Only this file, e.g. one GGUF of a repository of many");
   cmd->add_option("--token", o->token, "Hub access token (default: HF_TOKEN, else the token file of `huggingface-cli login`)");
   cmd->add_option("--parallel", o->hub.parallel, "Files downloaded at the same time (default 4)")->check(CLI::Range(1, 64));

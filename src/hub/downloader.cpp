@@ -174,6 +174,16 @@ uint64_t Downloader::fetch(HttpClient& http, const RepoFile& f, ProgressBar& bar
           have = 0;
           bar.rewind(p.slot, 0);
         }
+        if (got == 0 && answer.status == 206) {
+          // "bytes START-END/TOTAL": it must continue exactly where the file stops.
+          std::string cr = answer.header("content-range");
+          size_t sp = cr.find(' ');
+          uint64_t start = sp == std::string::npos ? UINT64_MAX : std::strtoull(cr.c_str() + sp + 1, nullptr, 10);
+          if (start != have) {
+            sink_error = fmt::format("{}: asked for bytes from {}, the server sent '{}'", f.path, have, cr);
+            return false;
+          }
+        }
         if (have + size > f.size) {
           sink_error = fmt::format("{}: the server sent more than the {} bytes the hub listed", f.path, f.size);
           return false;
@@ -208,15 +218,14 @@ uint64_t Downloader::fetch(HttpClient& http, const RepoFile& f, ProgressBar& bar
     try {
       HttpResponse r = http.download(url, have, sink);
       if (r.status == 200 || r.status == 206) {
-        for (const char* h : {"x-linked-etag", "etag"}) {
-          std::string v = etag_value(r.first_header(h));
-          if (!all_hex(v) || (v.size() != 40 && v.size() != 64)) continue;
-          if (v != etag)
-            throw Error(fmt::format("{}: the hub's ETag ({}) differs from its file list ({}); the repository may "
-                                    "have changed during the download, run the command again",
-                                    f.path, v, etag));
-          break;
-        }
+        // The hub names an LFS file by X-Linked-Etag (its sha256) on the
+        // redirect, a small file by its ETag (git blob sha1); both must agree
+        // with the file list the blob was named after.
+        std::string v = etag_value(r.first_header(f.lfs() ? "x-linked-etag" : "etag"));
+        if (all_hex(v) && v.size() == etag.size() && v != etag)
+          throw Error(fmt::format("{}: the hub's ETag ({}) differs from its file list ({}); the repository may "
+                                  "have changed during the download, run the command again",
+                                  f.path, v, etag));
         if (have < f.size) last_problem = fmt::format("the transfer ended at byte {} of {}", have, f.size);
       } else if (r.status == 416) {
         // The server has fewer bytes than we do: start over.

@@ -83,6 +83,15 @@ std::optional<fs::path> cached_model(const hub::RepoCache& cache, const hub::Mod
   return std::nullopt;
 }
 
+// HubOptions::file names a file inside the snapshot, nothing outside it.
+void check_file_option(const HubOptions& o) {
+  if (o.file.empty()) return;
+  fs::path p(o.file);
+  bool bad = p.is_absolute();
+  for (const auto& part : p) bad |= part == "..";
+  if (bad) throw UsageError("--file " + o.file + ": expected a path inside the repository");
+}
+
 }  // namespace
 
 bool is_hub_model_name(const std::string& name_or_path) {
@@ -93,6 +102,7 @@ fs::path resolve_model(const std::string& name_or_path, const HubOptions& option
   if (path_exists(name_or_path)) return name_or_path;
   std::optional<hub::ModelName> name = hub::parse_model_name(name_or_path);
   if (!name) return name_or_path;
+  check_file_option(options);
   fs::path root = cache_root(options);
   hub::RepoCache cache(root, name->repo);
   if (std::optional<fs::path> m = cached_model(cache, *name, options)) return *m;
@@ -107,6 +117,7 @@ PullResult pull(const std::string& name_text, const HubOptions& options) {
   std::optional<hub::ModelName> name = hub::parse_model_name(name_text);
   if (!name)
     throw UsageError(fmt::format("'{}' is not a hub model name (expected ORG/NAME or ORG/NAME@REVISION)", name_text));
+  check_file_option(options);
   PullResult result;
   result.repo = name->repo;
   result.revision = name->revision;
