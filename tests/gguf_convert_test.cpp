@@ -323,9 +323,9 @@ bool dir_is_empty(const std::filesystem::path& d) { return std::filesystem::is_e
 TEST(GgufConvert, CliErrorsLeaveNoOutput) {
   TempDir tmp;
   const std::string out = (tmp / "x.gguf").string();
-  auto bad_type = run_strata({"convert", stories_dir().string(), "-o", out, "--type", "q3_k"});
+  auto bad_type = run_strata({"convert", stories_dir().string(), "-o", out, "--type", "q3_x"});
   EXPECT_EQ(bad_type.status, 2);
-  EXPECT_NE(bad_type.err.find("q3_k"), std::string::npos) << bad_type.err;
+  EXPECT_NE(bad_type.err.find("q3_x"), std::string::npos) << bad_type.err;
   auto missing = run_strata({"convert", (tmp / "nope").string(), "-o", out});
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;

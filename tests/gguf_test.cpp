@@ -285,8 +285,8 @@ TEST(Gguf, BadHeaderFieldsGiveClearErrors) {
   }
   {
     FileSpec f = tiny();
-    f.tensors[3].type = 3;  // Q4_1
-    expect_error(f, "unsupported tensor type 3");
+    f.tensors[3].type = 16;  // IQ2_XXS
+    expect_error(f, "unsupported tensor type IQ2_XXS (type 16)");
   }
   {
     FileSpec f = tiny();

@@ -80,26 +80,9 @@ class SourceFiles {
   std::map<int, int> fds_;
 };
 
-// f32 rows -> bytes of type t (count a multiple of the block size).
-void encode(const float* src, size_t count, DType t, uint8_t* dst) {
-  switch (t) {
-    case DType::F32: std::memcpy(dst, src, count * 4); return;
-    case DType::F16:
-      for (size_t i = 0; i < count; ++i) {
-        uint16_t h = f32_to_f16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case DType::BF16:
-      for (size_t i = 0; i < count; ++i) {
-        uint16_t h = f32_to_bf16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case DType::Q8_0: quantize_q8_0_weights(src, count, reinterpret_cast<BlockQ8_0*>(dst)); return;
-    case DType::Q4_0: quantize_q4_0(src, count, reinterpret_cast<BlockQ4_0*>(dst)); return;
-  }
-}
+// f32 rows -> bytes of type t (count a multiple of the block size), with
+// ggml's reference quantizers (dtype_traits().from_float).
+void encode(const float* src, size_t count, DType t, uint8_t* dst) { dtype_traits(t).from_float(src, dst, count); }
 
 std::vector<uint64_t> gguf_ne(const TensorInfo& t) {
   std::vector<uint64_t> ne;

@@ -1,43 +1,114 @@
 #include "core/dtype.h"
 
+#include <array>
+
 #include "core/error.h"
+#include "core/quant_ref.h"
 
 namespace strata {
+namespace {
+
+template <class E, float (*Get)(E)>
+void float_to_f32(const void* src, float* dst, size_t count) {
+  const E* s = static_cast<const E*>(src);
+  for (size_t i = 0; i < count; ++i) dst[i] = Get(s[i]);
+}
+template <class E, E (*Put)(float)>
+void f32_to_float(const float* src, void* dst, size_t count) {
+  E* d = static_cast<E*>(dst);
+  for (size_t i = 0; i < count; ++i) d[i] = Put(src[i]);
+}
+float f32_id(float v) { return v; }
+
+using namespace quant;
+
+// ggml type ids (ggml.h enum ggml_type) and the layouts of quant_blocks.h.
+// Rows are in DType order (checked below).
+constexpr std::array<DTypeTraits, kDTypeCount> kTraits = {{
+    {DType::F32, "F32", 0, 1, 4, true, float_to_f32<float, f32_id>, f32_to_float<float, f32_id>, nullptr, DType::F32},
+    {DType::F16, "F16", 1, 1, 2, true, float_to_f32<uint16_t, f16_to_f32>, f32_to_float<uint16_t, f32_to_f16>,
+     nullptr, DType::F32},
+    {DType::BF16, "BF16", 30, 1, 2, true, float_to_f32<uint16_t, bf16_to_f32>, f32_to_float<uint16_t, f32_to_bf16>,
+     nullptr, DType::F32},
+    {DType::Q8_0, "Q8_0", 8, 32, sizeof(BlockQ8_0), true, dequantize_q8_0, quantize_q8_0_ref, vec_dot_q8_0,
+     DType::Q8_0},
+    {DType::Q4_0, "Q4_0", 2, 32, sizeof(BlockQ4_0), true, dequantize_q4_0, quantize_q4_0_ref, vec_dot_q4_0,
+     DType::Q8_0},
+    {DType::Q4_1, "Q4_1", 3, 32, sizeof(BlockQ4_1), true, dequantize_q4_1, quantize_q4_1_ref, vec_dot_q4_1,
+     DType::Q8_1},
+    {DType::Q5_0, "Q5_0", 6, 32, sizeof(BlockQ5_0), true, dequantize_q5_0, quantize_q5_0_ref, vec_dot_q5_0,
+     DType::Q8_0},
+    {DType::Q5_1, "Q5_1", 7, 32, sizeof(BlockQ5_1), true, dequantize_q5_1, quantize_q5_1_ref, vec_dot_q5_1,
+     DType::Q8_1},
+    {DType::Q2_K, "Q2_K", 10, 256, sizeof(BlockQ2_K), true, dequantize_q2_K, quantize_q2_K_ref, vec_dot_q2_K,
+     DType::Q8_K},
+    {DType::Q3_K, "Q3_K", 11, 256, sizeof(BlockQ3_K), true, dequantize_q3_K, quantize_q3_K_ref, vec_dot_q3_K,
+     DType::Q8_K},
+    {DType::Q4_K, "Q4_K", 12, 256, sizeof(BlockQ4_K), true, dequantize_q4_K, quantize_q4_K_ref, vec_dot_q4_K,
+     DType::Q8_K},
+    {DType::Q5_K, "Q5_K", 13, 256, sizeof(BlockQ5_K), true, dequantize_q5_K, quantize_q5_K_ref, vec_dot_q5_K,
+     DType::Q8_K},
+    {DType::Q6_K, "Q6_K", 14, 256, sizeof(BlockQ6_K), true, dequantize_q6_K, quantize_q6_K_ref, vec_dot_q6_K,
+     DType::Q8_K},
+    {DType::Q8_1, "Q8_1", 9, 32, sizeof(BlockQ8_1), false, dequantize_q8_1, quantize_q8_1_act, nullptr, DType::Q8_1},
+    {DType::Q8_K, "Q8_K", 15, 256, sizeof(BlockQ8_K), false, dequantize_q8_K, quantize_q8_K_act, nullptr,
+     DType::Q8_K},
+}};
+
+constexpr bool rows_in_order() {
+  for (size_t i = 0; i < kTraits.size(); ++i)
+    if (size_t(kTraits[i].type) != i) return false;
+  return true;
+}
+static_assert(rows_in_order(), "kTraits rows are in DType order");
+
+}  // namespace
+
+const DTypeTraits& dtype_traits(DType t) {
+  const size_t i = size_t(t);
+  if (i >= kTraits.size()) throw Error("dtype_traits: invalid DType " + std::to_string(i));
+  return kTraits[i];
+}
+
+const DTypeTraits* dtype_of_ggml(uint32_t ggml_type) {
+  for (const DTypeTraits& t : kTraits)
+    if (t.ggml_type == ggml_type) return &t;
+  return nullptr;
+}
+
+std::string ggml_type_label(uint32_t ggml_type) {
+  // Names of the ggml types strata does not implement, so messages name them too.
+  static constexpr std::pair<uint32_t, std::string_view> kOther[] = {
+      {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},
+      {22, "IQ2_S"},   {23, "IQ4_XS"}, {24, "I8"},      {25, "I16"},   {26, "I32"},    {27, "I64"},
+      {28, "F64"},     {29, "IQ1_M"},  {34, "TQ1_0"},   {35, "TQ2_0"}, {39, "MXFP4"}};
+  const std::string id = "type " + std::to_string(ggml_type);
+  if (const DTypeTraits* t = dtype_of_ggml(ggml_type)) return std::string(t->name) + " (" + id + ")";
+  for (const auto& [n, name] : kOther)
+    if (n == ggml_type) return std::string(name) + " (" + id + ")";
+  return id;
+}
 
 size_t dtype_size(DType t) { return dtype_is_block(t) ? 0 : dtype_block_bytes(t); }
 
-bool dtype_is_block(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
-
-size_t dtype_block_elems(DType t) { return dtype_is_block(t) ? 32 : 1; }
-
-size_t dtype_block_bytes(DType t) {
-  switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::Q8_0: return 34;
-    case DType::Q4_0: return 18;
-  }
-  return 0;
-}
-
-std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::Q8_0: return "Q8_0";
-    case DType::Q4_0: return "Q4_0";
-  }
-  return "?";
-}
+bool dtype_is_block(DType t) { return dtype_block_elems(t) > 1; }
 
 bool try_parse_dtype(std::string_view s, DType* out) {
-  if (s == "F32" || s == "f32" || s == "float32") { *out = DType::F32; return true; }
-  if (s == "F16" || s == "f16" || s == "float16") { *out = DType::F16; return true; }
-  if (s == "BF16" || s == "bf16" || s == "bfloat16") { *out = DType::BF16; return true; }
-  if (s == "Q8_0" || s == "q8_0") { *out = DType::Q8_0; return true; }
-  if (s == "Q4_0" || s == "q4_0") { *out = DType::Q4_0; return true; }
+  if (s == "float32") s = "F32";
+  else if (s == "float16") s = "F16";
+  else if (s == "bfloat16") s = "BF16";
+  for (const DTypeTraits& t : kTraits) {
+    if (s.size() != t.name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < s.size() && same; ++i) {
+      const char c = s[i] >= 'a' && s[i] <= 'z' ? char(s[i] - 'a' + 'A') : s[i];
+      same = c == t.name[i];
+    }
+    if (same) {
+      *out = t.type;
+      return true;
+    }
+  }
   return false;
 }
 

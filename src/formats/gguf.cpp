@@ -195,27 +195,15 @@ const GgufValue* GgufHeader::find(const std::string& key) const {
   return it == kv_index.end() ? nullptr : &kv[it->second].second;
 }
 
-uint32_t ggml_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return uint32_t(GgmlType::F32);
-    case DType::F16: return uint32_t(GgmlType::F16);
-    case DType::BF16: return uint32_t(GgmlType::BF16);
-    case DType::Q8_0: return uint32_t(GgmlType::Q8_0);
-    case DType::Q4_0: return uint32_t(GgmlType::Q4_0);
-  }
-  throw Error("ggml_type_of: unknown dtype");
-}
+uint32_t ggml_type_of(DType t) { return dtype_traits(t).ggml_type; }
 
 DType dtype_of_ggml_type(uint32_t ggml_type, const std::string& context) {
-  switch (ggml_type) {
-    case uint32_t(GgmlType::F32): return DType::F32;
-    case uint32_t(GgmlType::F16): return DType::F16;
-    case uint32_t(GgmlType::BF16): return DType::BF16;
-    case uint32_t(GgmlType::Q8_0): return DType::Q8_0;
-    case uint32_t(GgmlType::Q4_0): return DType::Q4_0;
-  }
-  throw Error(fmt::format("{}: unsupported tensor type {} (strata reads F32, F16, BF16, Q8_0, Q4_0)", context,
-                          ggml_type));
+  const DTypeTraits* t = dtype_of_ggml(ggml_type);
+  if (!t || !t->weight)
+    throw Error(fmt::format("{}: unsupported tensor type {} (strata reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, "
+                            "Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)",
+                            context, ggml_type_label(ggml_type)));
+  return t->type;
 }
 
 std::optional<std::string> gguf_to_hf_name(std::string_view n) {

@@ -165,7 +165,7 @@ Parsed parse_entry(const std::string& name, const json& entry, uint64_t data_siz
   const std::string& ds = dtype->get_ref<const std::string&>();
   // try_parse_dtype also takes CLI spellings ("f32", "float32"); a file must
   // use the safetensors spelling.
-  if (!try_parse_dtype(ds, &p.info.dtype) || dtype_name(p.info.dtype) != ds)
+  if (!try_parse_dtype(ds, &p.info.dtype) || dtype_name(p.info.dtype) != ds || dtype_is_block(p.info.dtype))
     fail(file, t + "dtype " + quote_name(ds) + " is not supported (supported: F32, F16, BF16)");
 
   const json* shape = field(entry, "shape", file, name);

@@ -14,6 +14,8 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/kquant_isa.h"
+#include "kernels/kquant_rows.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_isa.h"
 
@@ -22,7 +24,8 @@ namespace kernels {
 namespace {
 
 static_assert(size_t(DType::F32) == 0 && size_t(DType::F16) == 1 && size_t(DType::BF16) == 2 &&
-                  size_t(DType::Q8_0) == 3 && size_t(DType::Q4_0) == 4 && kDTypeCount == 5,
+                  size_t(DType::Q8_0) == 3 && size_t(DType::Q4_0) == 4 && size_t(DType::Q4_1) == 5 &&
+                  size_t(DType::Q6_K) == 12 && size_t(DType::Q8_K) == 14 && kDTypeCount == 15,
               "the IsaTable rows are in DType order");
 
 // Element access for the scalar paths: W elements of each type to f32.
@@ -88,6 +91,16 @@ const IsaTable kScalarTable = {
         /* BF16 */ {to_float_scalar<DType::BF16>, gemm_scalar<DType::BF16>},
         /* Q8_0 */ {dequant_q8_0, gemm_q8_0_scalar},
         /* Q4_0 */ {dequant_q4_0, gemm_q4_0_scalar},
+        /* Q4_1 */ {nullptr, gemm_q4_1_scalar},
+        /* Q5_0 */ {nullptr, gemm_q5_0_scalar},
+        /* Q5_1 */ {nullptr, gemm_q5_1_scalar},
+        /* Q2_K */ {nullptr, gemm_q2_K_scalar},
+        /* Q3_K */ {nullptr, gemm_q3_K_scalar},
+        /* Q4_K */ {nullptr, gemm_q4_K_scalar},
+        /* Q5_K */ {nullptr, gemm_q5_K_scalar},
+        /* Q6_K */ {nullptr, gemm_q6_K_scalar},
+        /* Q8_1, Q8_K: activation types, no gemm */ {},
+        {},
     },
 };
 
@@ -160,6 +173,14 @@ const TypeOps& ops_for(const IsaTable& table, DType t) {
   return table.ops[i];
 }
 
+// The table's conversion, or the scalar one of dtype_traits().
+void convert(const IsaTable& table, const void* src, DType t, size_t count, float* dst) {
+  check_block_count("to_float: count", count, t);
+  const size_t i = size_t(t);
+  if (i < kDTypeCount && table.ops[i].to_float) return table.ops[i].to_float(src, count, dst);
+  dtype_traits(t).to_float(src, dst, count);
+}
+
 void run_matmul(const IsaTable& table, const float* x, size_t n, size_t k, const void* w, DType wt, size_t m, float* y,
                 size_t ldy, ThreadPool* pool) {
   const TypeOps& ops = ops_for(table, wt);
@@ -194,15 +215,11 @@ void matmul_isa(const char* isa, const float* x, size_t n, size_t k, const void*
 }
 
 void to_float(const void* src, DType t, size_t count, float* dst) {
-  const auto& ops = kernels::ops_for(kernels::selected_table(), t);
-  kernels::check_block_count("to_float: count", count, t);
-  ops.to_float(src, count, dst);
+  kernels::convert(kernels::selected_table(), src, t, count, dst);
 }
 
 void to_float_isa(const char* isa, const void* src, DType t, size_t count, float* dst) {
-  const auto& ops = kernels::ops_for(kernels::named_table(isa), t);
-  kernels::check_block_count("to_float: count", count, t);
-  ops.to_float(src, count, dst);
+  kernels::convert(kernels::named_table(isa), src, t, count, dst);
 }
 
 const char* kernel_isa() { return kernels::selected_table().name; }
@@ -228,14 +245,19 @@ void matmul_reference(const float* x, size_t n, size_t k, const void* w, DType w
     case DType::F32: return run.template operator()<DType::F32>();
     case DType::F16: return run.template operator()<DType::F16>();
     case DType::BF16: return run.template operator()<DType::BF16>();
-    case DType::Q8_0:
-    case DType::Q4_0:
-      // The quantized reference: the same activation quantization, plain loops.
-      kernels::check_block_count("matmul_reference: k", k, wt);
-      if (n == 0 || m == 0) return;
-      return (wt == DType::Q8_0 ? kernels::gemm_q8_0_scalar : kernels::gemm_q4_0_scalar)(x, n, k, w, 0, m, y, ldy);
+    default: break;
   }
-  throw Error("matmul_reference: unsupported weight type " + std::string(dtype_name(wt)));
+  // The quantized reference: x quantized to the activation type, then
+  // dtype_traits()'s scalar dot of each pair of rows.
+  const DTypeTraits& tr = dtype_traits(wt);
+  if (!tr.vec_dot) throw Error("matmul_reference: unsupported weight type " + std::string(dtype_name(wt)));
+  kernels::check_block_count("matmul_reference: k", k, wt);
+  if (n == 0 || m == 0) return;
+  const kernels::ActRows act(tr.act_type, x, n, k);
+  const size_t w_row = dtype_bytes(wt, k);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < m; ++j)
+      y[i * ldy + j] = tr.vec_dot(k, static_cast<const uint8_t*>(w) + j * w_row, act.row(i));
 }
 
 }  // namespace strata

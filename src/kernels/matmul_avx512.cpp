@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/kquant_isa.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_isa.h"
 
@@ -155,6 +156,16 @@ const IsaTable kAvx512Table = {
         /* BF16 */ {to_float_16<BF16W>, gemm<BF16W>},
         /* Q8_0 */ {dequant_q8_0, gemm_q8_0_avx512},
         /* Q4_0 */ {dequant_q4_0, gemm_q4_0_avx512},
+        /* Q4_1 */ {nullptr, gemm_q4_1_avx512},
+        /* Q5_0 */ {nullptr, gemm_q5_0_avx512},
+        /* Q5_1 */ {nullptr, gemm_q5_1_avx512},
+        /* Q2_K */ {nullptr, gemm_q2_K_avx512},
+        /* Q3_K */ {nullptr, gemm_q3_K_avx512},
+        /* Q4_K */ {nullptr, gemm_q4_K_avx512},
+        /* Q5_K */ {nullptr, gemm_q5_K_avx512},
+        /* Q6_K */ {nullptr, gemm_q6_K_avx512},
+        /* Q8_1, Q8_K: activation types, no gemm */ {},
+        {},
     },
 };
 

@@ -15,9 +15,9 @@
 
 namespace strata::kernels {
 
-// Number of weight types the tables cover (DType values 0 .. kDTypeCount-1).
-inline constexpr size_t kDTypeCount = 5;
-
+// One row per DType (kDTypeCount in core/dtype.h); a null gemm means this
+// instruction set has no kernel for the type, a null to_float that the
+// scalar dtype_traits() conversion serves.
 struct TypeOps {
   // Converts `count` elements to f32.
   void (*to_float)(const void* src, size_t count, float* dst) = nullptr;

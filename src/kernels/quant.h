@@ -19,26 +19,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/quant_blocks.h"
+
 namespace strata {
 
 class ThreadPool;
-
-inline constexpr size_t kQuantBlock = 32;  // elements per block
-
-// ggml block_q8_0: value = d * qs[i].
-struct BlockQ8_0 {
-  uint16_t d;  // f16 scale
-  int8_t qs[kQuantBlock];
-};
-static_assert(sizeof(BlockQ8_0) == 34, "ggml block_q8_0 layout");
-
-// ggml block_q4_0: element i < 16 is the low nibble of qs[i], element i + 16
-// the high nibble; value = d * (nibble - 8).
-struct BlockQ4_0 {
-  uint16_t d;  // f16 scale
-  uint8_t qs[kQuantBlock / 2];
-};
-static_assert(sizeof(BlockQ4_0) == 18, "ggml block_q4_0 layout");
 
 enum class QuantType : uint8_t { Q8_0, Q4_0 };
 

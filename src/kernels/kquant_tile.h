@@ -1,0 +1,270 @@
+// The SIMD tile for the types of kquant_isa.h, for kquant_avx2.cpp and
+// kquant_avx512.cpp only (each compiles it with its own instruction set;
+// everything is in an anonymous namespace so the copies never merge).
+// `Isa` supplies the integer dots:
+//   dot32(u, s):  8 int32 lanes, lane l = sum of the 4 products u[4l..4l+3] * s[...]
+//                 (unsigned bytes times signed bytes; exact for our ranges)
+//   k_isum(dec, x): the 8 int32 lanes of sum_g sc[g] * q . x over one
+//                 K-quant super-block (exact)
+// Per type, a decoder turns a weight block into registers (32-blocks) or
+// a small decoded super-block (K-quants), once per tile, and a step adds its
+// dot with one x row's activation block into that output's accumulators.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/quant_blocks.h"
+#include "core/quant_ref.h"
+#include "kernels/kquant_rows.h"
+#include "kernels/matmul_isa.h"
+
+namespace strata::kernels {
+namespace {
+
+inline float khsum8(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+  return _mm_cvtss_f32(s1);
+}
+
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// One output's accumulators: a (scale terms), m (min / offset terms, subtracted).
+struct Acc {
+  __m256 a = _mm256_setzero_ps();
+  __m256 m = _mm256_setzero_ps();
+  float finish() const { return khsum8(a) - khsum8(m); }
+};
+
+// --- 32-element blocks: q as 32 bytes in element order.
+
+// Nibbles of 16 bytes: elements 0..15 low, 16..31 high.
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Byte i = 0x10 if bit i of the 32-bit qh is set, else 0.
+inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(int(h)), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+struct Dec32 {
+  __m256i q;  // signed (Q5_0) or unsigned (Q4_1, Q5_1) values
+  float d;
+  float m;
+};
+
+struct Q4_1K {
+  using B = BlockQ4_1;
+  using A = BlockQ8_1;
+  using Dec = Dec32;
+  static void decode(const B& b, Dec& o) { o = {nibbles(b.qs), half(b.d), half(b.m)}; }
+  template <class Isa>
+  static void step(const Dec& w, const A& x, Acc& acc) {
+    const __m256i lanes = Isa::dot32(w.q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+    acc.a = _mm256_fmadd_ps(_mm256_set1_ps(w.d * half(x.d)), _mm256_cvtepi32_ps(lanes), acc.a);
+    // m * s in lane 0 of the min accumulator (subtracted at the end).
+    acc.m = _mm256_sub_ps(acc.m, _mm256_setr_ps(w.m * half(x.s), 0, 0, 0, 0, 0, 0, 0));
+  }
+};
+
+struct Q5_1K : Q4_1K {
+  using B = BlockQ5_1;
+  static void decode(const B& b, Dec& o) {
+    o = {_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), half(b.d), half(b.m)};
+  }
+};
+
+struct Q5_0K {
+  using B = BlockQ5_0;
+  using A = BlockQ8_0;
+  using Dec = Dec32;
+  static void decode(const B& b, Dec& o) {
+    o = {_mm256_sub_epi8(_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16)), half(b.d), 0.0f};
+  }
+  template <class Isa>
+  static void step(const Dec& w, const A& x, Acc& acc) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+    const __m256i lanes = Isa::dot32(_mm256_sign_epi8(w.q, w.q), _mm256_sign_epi8(xq, w.q));
+    acc.a = _mm256_fmadd_ps(_mm256_set1_ps(w.d * half(x.d)), _mm256_cvtepi32_ps(lanes), acc.a);
+  }
+};
+
+// --- K-quant super-blocks: decoded to unsigned q (element order), the
+// per-chunk scale words and the 16 mins (quant::KGroups).
+
+struct alignas(64) DecK {
+  uint8_t q[kSuperBlock];
+  int16_t scv[8][16];  // chunk t (32 elements): sc[2t] in words 0..7, sc[2t+1] in 8..15
+  int16_t m[16];
+  float d, dmin;
+};
+
+inline void set_groups(const quant::KGroups& g, DecK& o) {
+  for (size_t t = 0; t < 8; ++t)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.scv[t]),
+                       _mm256_set_m128i(_mm_set1_epi16(g.sc[2 * t + 1]), _mm_set1_epi16(g.sc[2 * t])));
+  std::memcpy(o.m, g.m, sizeof(o.m));
+  o.d = g.d;
+  o.dmin = g.dmin;
+}
+
+inline void store_q(DecK& o, size_t t, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(o.q + 32 * t), v); }
+inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256i srl16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
+
+template <class Block>
+struct KBase {
+  using B = Block;
+  using A = BlockQ8_K;
+  using Dec = DecK;
+  template <class Isa>
+  static void step(const Dec& w, const A& x, Acc& acc) {
+    const __m256i isum = Isa::k_isum(w, x);
+    const __m256i mins = _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(w.m)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+    acc.a = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), _mm256_cvtepi32_ps(isum), acc.a);
+    acc.m = _mm256_fmadd_ps(_mm256_set1_ps(w.dmin * x.d), _mm256_cvtepi32_ps(mins), acc.m);
+  }
+};
+
+struct Q2_KK : KBase<BlockQ2_K> {
+  static void decode(const B& b, Dec& o) {
+    quant::KGroups g;
+    quant::k_groups(b, &g);
+    set_groups(g, o);
+    const __m256i three = _mm256_set1_epi8(3);
+    for (size_t h = 0; h < 2; ++h) {
+      const __m256i v = load32(b.qs + 32 * h);
+      for (int j = 0; j < 4; ++j) store_q(o, 4 * h + size_t(j), _mm256_and_si256(srl16(v, 2 * j), three));
+    }
+  }
+};
+
+struct Q3_KK : KBase<BlockQ3_K> {
+  static void decode(const B& b, Dec& o) {
+    quant::KGroups g;
+    quant::k_groups(b, &g);
+    set_groups(g, o);
+    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i hm = load32(b.hmask);
+    for (size_t h = 0; h < 2; ++h) {
+      const __m256i v = load32(b.qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i lo = _mm256_and_si256(srl16(v, 2 * j), three);
+        const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(srl16(hm, 4 * int(h) + j), one), 2);
+        store_q(o, 4 * h + size_t(j), _mm256_or_si256(lo, hi));
+      }
+    }
+  }
+};
+
+struct Q4_KK : KBase<BlockQ4_K> {
+  static void decode(const B& b, Dec& o) {
+    quant::KGroups g;
+    quant::k_groups(b, &g);
+    set_groups(g, o);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    for (size_t j = 0; j < 4; ++j) {
+      const __m256i v = load32(b.qs + 32 * j);
+      store_q(o, 2 * j, _mm256_and_si256(v, low));
+      store_q(o, 2 * j + 1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+    }
+  }
+};
+
+struct Q5_KK : KBase<BlockQ5_K> {
+  static void decode(const B& b, Dec& o) {
+    quant::KGroups g;
+    quant::k_groups(b, &g);
+    set_groups(g, o);
+    const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const __m256i hv = load32(b.qh);
+    for (size_t j = 0; j < 4; ++j) {
+      const __m256i v = load32(b.qs + 32 * j);
+      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j)), one), 4);
+      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j) + 1), one), 4);
+      store_q(o, 2 * j, _mm256_or_si256(_mm256_and_si256(v, low), h0));
+      store_q(o, 2 * j + 1, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
+    }
+  }
+};
+
+struct Q6_KK : KBase<BlockQ6_K> {
+  static void decode(const B& b, Dec& o) {
+    quant::KGroups g;
+    quant::k_groups(b, &g);
+    set_groups(g, o);
+    const __m256i low = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+    for (size_t h = 0; h < 2; ++h) {
+      const __m256i a = load32(b.ql + 64 * h), c = load32(b.ql + 64 * h + 32), hv = load32(b.qh + 32 * h);
+      auto hi = [&](int s) { return _mm256_slli_epi16(_mm256_and_si256(srl16(hv, s), three), 4); };
+      store_q(o, 4 * h + 0, _mm256_or_si256(_mm256_and_si256(a, low), hi(0)));
+      store_q(o, 4 * h + 1, _mm256_or_si256(_mm256_and_si256(c, low), hi(2)));
+      store_q(o, 4 * h + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), hi(4)));
+      store_q(o, 4 * h + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), hi(6)));
+    }
+  }
+};
+
+// One W row against R x rows: y[r * ldy] for r < R.
+template <class Isa, class K, size_t R>
+void ktile(const typename K::B* w, size_t nb, const uint8_t* act, size_t act_stride, float* y, size_t ldy) {
+  using A = typename K::A;
+  Acc acc[R];
+  typename K::Dec dec;
+  for (size_t b = 0; b < nb; ++b) {
+    // W is walked row after row, so the next rows follow this one in memory.
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
+    K::decode(w[b], dec);
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r)
+      K::template step<Isa>(dec, reinterpret_cast<const A*>(act + r * act_stride)[b], acc[r]);
+  }
+  for (size_t r = 0; r < R; ++r) y[r * ldy] = acc[r].finish();
+}
+
+// One thread's share, y[i, j] for j in [j0, j1): W in cache blocks that stay
+// in L2 while every group of up to 4 x rows passes over them.
+template <class Isa, class K, DType T>
+void kgemm(const float* x, size_t n, size_t k, const void* wv, size_t j0, size_t j1, float* y, size_t ldy) {
+  using B = typename K::B;
+  const size_t nb = k / dtype_block_elems(T);
+  const ActRows act(dtype_traits(T).act_type, x, n, k);
+  const B* w = static_cast<const B*>(wv);
+  const size_t block = w_block_rows(nb * sizeof(B));
+  constexpr size_t kRows = 4;
+  for (size_t jb = j0; jb < j1; jb += block) {
+    const size_t je = std::min(j1, jb + block);
+    for (size_t i = 0; i < n; i += kRows) {
+      const size_t rows = std::min(kRows, n - i);
+      const uint8_t* a = act.row(i);
+      float* yi = y + i * ldy;
+      for (size_t j = jb; j < je; ++j) {
+        const B* wr = w + j * nb;
+        switch (rows) {
+          case 1: ktile<Isa, K, 1>(wr, nb, a, act.stride(), yi + j, ldy); break;
+          case 2: ktile<Isa, K, 2>(wr, nb, a, act.stride(), yi + j, ldy); break;
+          case 3: ktile<Isa, K, 3>(wr, nb, a, act.stride(), yi + j, ldy); break;
+          default: ktile<Isa, K, 4>(wr, nb, a, act.stride(), yi + j, ldy); break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace strata::kernels
