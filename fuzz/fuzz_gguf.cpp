@@ -3,11 +3,12 @@
 // parse into tensors that lie inside the file, sized as type and shape say,
 // aligned, without overlap, or throw strata::Error naming the file.
 //
-//   scripts/fuzz.sh 180 gguf
+//   STRATA_FUZZ_TARGET=gguf scripts/fuzz.sh 180
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
+#include "arch/gguf_model.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 
@@ -34,6 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       strata::ModelConfig c = strata::gguf_model_config(h, "fuzz.gguf");
       check(c.num_layers > 0 && c.hidden_size > 0 && c.num_heads > 0 && c.vocab_size > 0);
+      strata::TensorIndex idx = strata::gguf_hf_index(h, strata::find_arch(c.architecture, "fuzz.gguf"), "fuzz.gguf");
+      check(idx.tensors.size() == h.infos.size());
     } catch (const strata::Error& e) {
       check(std::string_view(e.what()).substr(0, 11) == "fuzz.gguf: ");
     }

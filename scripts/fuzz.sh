@@ -36,7 +36,7 @@ else
   [ -z "${STRATA_FUZZ_DIRECT:-}" ] && echo "CMake build failed (see $BUILD/cmake.log); compiling the parser directly" >&2
   BIN=$BUILD/fuzz_${TARGET}_direct
   EXTRA_SRC=()
-  [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp")
+  [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp")
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
     "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
     -lfmt -o "$BIN"
@@ -87,7 +87,7 @@ if [ "$TARGET" = gguf ]; then
   # Seeds: small GGUF files with the structure of a converted model (every
   # metadata value type, every tensor type, tied and untied heads).
   rm -rf "$SEEDS" && mkdir -p "$SEEDS"
-  python3 - "$SEEDS" "$BUILD/gguf.dict" <<'PY'
+  STRATA_TESTDATA_DIR="$TESTDATA" python3 - "$SEEDS" "$BUILD/gguf.dict" <<'PY'
 import struct, sys
 out, dict_path = sys.argv[1:3]
 def s(x): b = x.encode(); return struct.pack("<Q", len(b)) + b
@@ -119,6 +119,11 @@ T = [("token_embd.weight", [32, 8], 8, 8 * 34), ("blk.0.attn_norm.weight", [32],
 open(f"{out}/tiny_llama", "wb").write(gguf(kvs, T))
 open(f"{out}/tiny_untied", "wb").write(gguf(kvs, T + [("output.weight", [32, 8], 0, 32 * 8 * 4)]))
 open(f"{out}/empty", "wb").write(gguf([], []))
+# Headers of files llama.cpp wrote (metadata, tokenizer arrays, tensor
+# table), cut before their data.
+import glob, os
+for p in sorted(glob.glob(os.environ.get("STRATA_TESTDATA_DIR", "") + "/gguf/synthetic-d256-*.gguf"))[:3]:
+    open(f"{out}/llamacpp_" + os.path.basename(p), "wb").write(open(p, "rb").read()[:16384])
 toks = ["GGUF", "general.architecture", "general.alignment", "llama", "qwen2", "qwen3", ".block_count",
         "token_embd.weight", "blk.0.", "output.weight", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x10\x00\x00"]
 with open(dict_path, "w") as f:

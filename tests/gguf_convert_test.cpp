@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "convert/gguf_convert.h"
+#include "arch/gguf_model.h"
 #include "formats/gguf.h"
 #include "formats/safetensors_writer.h"
 #include "kernels/quant.h"
@@ -113,7 +114,7 @@ Agreement compare(const std::vector<float>& ref, const std::vector<float>& got, 
 
 TEST(GgufConvert, F32RoundTripIsBitwiseIdentical) {
   const auto& f32 = Converted::get(DType::F32);
-  GgufFile g = read_gguf(f32);
+  GgufModel g = read_gguf_model(f32);
   EXPECT_TRUE(g.config.rope_interleaved);
   EXPECT_TRUE(g.config.tie_word_embeddings);
   EXPECT_EQ(g.header.alignment, 4096u);
@@ -123,7 +124,7 @@ TEST(GgufConvert, F32RoundTripIsBitwiseIdentical) {
 }
 
 TEST(GgufConvert, LayerTensorsAreContiguousAndAligned) {
-  GgufFile g = read_gguf(Converted::get(DType::Q8_0));
+  GgufModel g = read_gguf_model(Converted::get(DType::Q8_0));
   // blk.0 tensors come right after token_embd, each layer before the next.
   std::vector<std::string> order;
   for (const auto& t : g.header.infos) {
@@ -131,12 +132,12 @@ TEST(GgufConvert, LayerTensorsAreContiguousAndAligned) {
     order.push_back(t.name);
   }
   ASSERT_GE(order.size(), 3u);
-  EXPECT_EQ(order.front(), "model.embed_tokens.weight");
-  EXPECT_EQ(order.back(), "model.norm.weight");
+  EXPECT_EQ(order.front(), "token_embd.weight");
+  EXPECT_EQ(order.back(), "output_norm.weight");
   int last_layer = -1;
   for (const auto& n : order)
-    if (n.starts_with("model.layers.")) {
-      int l = std::stoi(n.substr(13));
+    if (n.starts_with("blk.")) {
+      int l = std::stoi(n.substr(4));
       EXPECT_GE(l, last_layer) << n;
       last_layer = l;
     }
@@ -159,7 +160,7 @@ std::vector<uint8_t> quantize_blocks(const std::vector<float>& v, QuantType q) {
 TEST(GgufConvert, BlocksAreGgmlReferenceQuantization) {
   auto src = test::load_tensors_f32(stories_dir());
   for (DType t : {DType::Q8_0, DType::Q4_0}) {
-    GgufFile g = read_gguf(Converted::get(t));
+    GgufModel g = read_gguf_model(Converted::get(t));
     for (const char* name : {"model.layers.2.mlp.up_proj.weight", "model.layers.0.self_attn.v_proj.weight"}) {
       const TensorInfo* ti = g.index.find(name);
       ASSERT_NE(ti, nullptr) << name;

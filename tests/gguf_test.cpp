@@ -3,6 +3,7 @@
 // lengths, types, shapes and offsets. Each variant either loads (with every
 // tensor inside the file) or throws strata::Error naming the file; it never
 // crashes (this suite also runs under ASan/UBSan).
+#include "arch/gguf_model.h"
 #include "formats/gguf.h"
 
 #include <cstring>
@@ -151,7 +152,7 @@ TEST(Gguf, TinyFileParsesWithHfNamesAndShapes) {
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_TRUE(c.rope_interleaved);
   bool found = false;
-  for (const auto& t : h.infos)
+  for (const auto& t : gguf_hf_index(h, *find_arch_by_gguf("llama"), "t").tensors)
     if (t.name == "model.layers.0.self_attn.k_proj.weight") {
       found = true;
       EXPECT_EQ(t.shape, (std::vector<int64_t>{16, 32}));
@@ -176,16 +177,21 @@ TEST(Gguf, InterleavedRopeOnPermutedRowsEqualsRotateHalf) {
   EXPECT_EQ(0, std::memcmp(w.data(), perm.data(), w.size() * sizeof(float)));
 }
 
+const ArchFamily& qwen3() { return *find_arch_by_gguf("qwen3"); }
+
 TEST(Gguf, NameMappingRoundTrips) {
   for (const char* n : {"token_embd.weight", "output.weight", "output_norm.weight", "blk.12.attn_q.weight",
                         "blk.3.attn_k.bias", "blk.0.attn_k_norm.weight", "blk.7.ffn_down.weight"}) {
-    auto hf = gguf_to_hf_name(n);
+    auto hf = gguf_to_hf_name(qwen3(), n);
     ASSERT_TRUE(hf) << n;
-    EXPECT_EQ(hf_to_gguf_name(*hf).value_or(""), n);
+    EXPECT_EQ(hf_to_gguf_name(qwen3(), *hf).value_or(""), n);
   }
-  EXPECT_FALSE(gguf_to_hf_name("blk.x.attn_q.weight"));
-  EXPECT_FALSE(gguf_to_hf_name("blk.1"));
-  EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight"));
+  EXPECT_EQ(gguf_to_hf_name(qwen3(), "blk.12.attn_q.weight").value_or(""), "model.layers.12.self_attn.q_proj.weight");
+  EXPECT_FALSE(gguf_to_hf_name(qwen3(), "blk.x.attn_q.weight"));
+  EXPECT_FALSE(gguf_to_hf_name(qwen3(), "blk..attn_q.weight"));
+  EXPECT_FALSE(gguf_to_hf_name(qwen3(), "blk.01.attn_q.weight"));
+  EXPECT_FALSE(gguf_to_hf_name(qwen3(), "blk.1"));
+  EXPECT_FALSE(gguf_to_hf_name(qwen3(), "rope_freqs.weight"));
 }
 
 TEST(Gguf, EveryTruncationLoadsOrFails) {
@@ -217,7 +223,7 @@ TEST(Gguf, ConvertedModelCorruptionsLoadOrFail) {
   std::ifstream in(tmp / "m.gguf", std::ios::binary);
   const std::string full((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_TRUE(parses(full));
-  GgufFile g = read_gguf(tmp / "m.gguf");
+  GgufModel g = read_gguf_model(tmp / "m.gguf");
   const size_t header = size_t(g.header.data_start);
   for (size_t i = 0; i < header; i += 3) {
     std::string v = full;
@@ -285,8 +291,8 @@ TEST(Gguf, BadHeaderFieldsGiveClearErrors) {
   }
   {
     FileSpec f = tiny();
-    f.tensors[3].type = 16;  // IQ2_XXS
-    expect_error(f, "unsupported tensor type IQ2_XXS (type 16)");
+    f.tensors[3].type = 16;  // IQ2_XXS: a ggml type strata does not read
+    expect_error(f, "IQ2_XXS (type 16) is not supported");
   }
   {
     FileSpec f = tiny();

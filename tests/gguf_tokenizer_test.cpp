@@ -26,6 +26,7 @@
 #include "convert/gguf_convert.h"
 #include "convert/synthetic_model.h"
 #include "core/error.h"
+#include "arch/gguf_model.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "test_util.h"
@@ -383,7 +384,7 @@ TEST(GgufTokenizer, ModelWithoutTokenizerJsonHasNoTokenizerKeys) {
   const fs::path model = make_model(tmp / "m", 300, 7, 9, "");
   const GgufConvertReport r = convert(model, tmp / "m.gguf");
   EXPECT_FALSE(r.tokenizer);
-  const GgufFile g = read_gguf(tmp / "m.gguf");
+  const GgufModel g = read_gguf_model(tmp / "m.gguf");
   for (const auto& [k, v] : g.header.kv) {
     if (!k.starts_with("tokenizer.")) continue;
     EXPECT_TRUE(k == "tokenizer.ggml.bos_token_id" || k == "tokenizer.ggml.eos_token_id") << k;

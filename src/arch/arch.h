@@ -1,43 +1,102 @@
-// Model families as data. Each family is a row of options plus the list of
-// tensors one decoder layer holds; loading, planning, prefetching and
-// conversion all walk the same list (for_each_layer_tensor) instead of
-// keeping their own.
+// Model families as data. Each family is a row of options plus a table of
+// every tensor it may hold: Hugging Face and GGUF names, role, shape,
+// required or optional, and where it belongs (input, repeating layer,
+// output). Loading, planning, streaming, conversion and synth all walk the
+// same table (layer_tensors / model_tensors) instead of keeping their own
+// lists, and GGUF names are mapped to Hugging Face names through it.
+//
+//   const ArchFamily& f = find_arch("Qwen2ForCausalLM", "config.json");
+//   for (const auto& t : layer_tensors(f, cfg, 3)) ...   // t.name, t.gguf_name, t.shape
+//   const ArchFamily* g = find_arch_by_gguf("qwen2");     // general.architecture
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "formats/model_config.h"
 
 namespace strata {
 
-// What a tensor does in a decoder layer.
+// What a tensor does. The layer roles come first: LayerLayout indexes its
+// tensors by them.
 enum class Role : uint8_t {
   AttnNorm, Q, K, V, O, QBias, KBias, VBias, QNorm, KNorm, FfnNorm, Gate, Up, Down,
+  Embed, FinalNorm, LmHead,
   kCount
+};
+
+// Where a tensor belongs: read once (input, output) or once per layer
+// (repeating: exactly what the layer streamer reads).
+enum class Placement : uint8_t { Input, Repeating, Output };
+
+// A dimension of a tensor's shape, resolved against a ModelConfig.
+enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab };
+
+// When a tensor is part of a model.
+enum class Presence : uint8_t {
+  Required,
+  IfQkvBias,   // the family has q/k/v biases, or config.attention_bias
+  IfQkNorm,    // the family normalizes q and k per head
+  IfUntied,    // a separate output head (else the embedding is reused)
+};
+
+struct TensorDef {
+  Role role;
+  const char* hf;    // Hugging Face name, "%d" for the layer index
+  const char* gguf;  // GGUF name (llama.cpp's), "%d" for the layer index
+  Placement placement;
+  Presence presence;
+  uint8_t rank;
+  Dim shape[2];      // outermost first: [out, in] for matrices
 };
 
 struct ArchFamily {
   const char* hf_class;      // config.json "architectures" entry
   const char* display;       // "Llama", "Qwen3", ...
+  const char* gguf_arch;     // general.architecture of its GGUF files
   bool qkv_bias;             // q/k/v projections carry biases
   bool qk_norm;              // per-head RMSNorm on q and k before RoPE
+  // llama.cpp's converter permutes q/k rows of `llama` files so that RoPE
+  // rotates interleaved pairs (2i, 2i+1); qwen2/qwen3 files keep the
+  // Hugging Face rotate-half order.
+  bool gguf_rope_interleaved;
+  std::span<const TensorDef> tensors;
 };
 
 // Throws Error listing the supported classes when `hf_class` is unknown.
 const ArchFamily& find_arch(const std::string& hf_class, const std::string& config_name);
+// The family of a GGUF general.architecture ("llama" is Llama, also for
+// Mistral files); nullptr when strata has none.
+const ArchFamily* find_arch_by_gguf(std::string_view gguf_arch);
 std::vector<std::string> supported_architectures();
+std::vector<std::string> supported_gguf_architectures();
 
-struct LayerTensorSpec {
-  Role role;
-  std::string name;            // full tensor name in the checkpoint
+struct TensorSpec {
+  const TensorDef* def;
+  std::string name;            // Hugging Face name
+  std::string gguf_name;       // GGUF name
   std::vector<int64_t> shape;  // expected shape, outermost first
+  Role role() const { return def->role; }
 };
+using LayerTensorSpec = TensorSpec;
 
 // The tensors of decoder layer `layer`, in the order they are used.
-std::vector<LayerTensorSpec> layer_tensors(const ArchFamily& arch, const ModelConfig& cfg, int64_t layer);
+std::vector<TensorSpec> layer_tensors(const ArchFamily& arch, const ModelConfig& cfg, int64_t layer);
+// Tensors outside the layers of this placement (Input or Output), for this
+// config: the output head only when untied.
+std::vector<TensorSpec> global_tensors(const ArchFamily& arch, const ModelConfig& cfg, Placement where);
+// Every tensor of the model in file order: input, layers, output.
+std::vector<TensorSpec> model_tensors(const ArchFamily& arch, const ModelConfig& cfg);
+
+// Name mapping through the family's table; nullopt for names it lacks.
+std::optional<std::string> gguf_to_hf_name(const ArchFamily& arch, std::string_view gguf_name);
+std::optional<std::string> hf_to_gguf_name(const ArchFamily& arch, std::string_view hf_name);
+// The table entry a Hugging Face name matches (and its layer, -1 outside).
+const TensorDef* find_tensor_def(const ArchFamily& arch, std::string_view hf_name, int64_t* layer = nullptr);
 
 // Tensor names outside the layers.
 inline constexpr const char* kEmbedName = "model.embed_tokens.weight";

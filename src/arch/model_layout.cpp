@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "formats/gguf.h"
+#include "arch/gguf_model.h"
 
 namespace strata {
 namespace {
@@ -33,9 +33,9 @@ ModelLayout open_model_layout(const std::filesystem::path& dir) {
   m.dir = dir;
   if (std::filesystem::is_regular_file(dir)) {
     // A GGUF file: config and tensor index (HF names and shapes) from its header.
-    GgufFile g = read_gguf(dir);
+    GgufModel g = read_gguf_model(dir);
     m.config = std::move(g.config);
-    m.arch = &find_arch(m.config.architecture, dir.string());
+    m.arch = g.arch;
     m.index = std::move(g.index);
   } else {
     if (!std::filesystem::is_directory(dir))
@@ -48,20 +48,33 @@ ModelLayout open_model_layout(const std::filesystem::path& dir) {
 
   // The embedding is checked first: its shape decides whether a mismatch is
   // the config's vocab/hidden or a layer's fault.
-  m.embed = &require(m, kEmbedName, {c.vocab_size, c.hidden_size});
-  m.final_norm = &require(m, kFinalNormName, {c.hidden_size});
-  if (m.index.find(kLmHeadName)) m.lm_head = &require(m, kLmHeadName, {c.vocab_size, c.hidden_size});
-  else if (c.tie_word_embeddings) m.lm_head = m.embed;
-  else
-    throw Error(fmt::format("{}: tensor '{}' is missing and config.json does not set tie_word_embeddings",
-                            dir.string(), kLmHeadName));
+  // Input and output tensors from the family's table; the head is looked
+  // up even when tied, since a checkpoint may carry one anyway.
+  ModelConfig untied = c;
+  untied.tie_word_embeddings = false;
+  for (Placement where : {Placement::Input, Placement::Output})
+    for (const auto& spec : global_tensors(*m.arch, untied, where)) {
+      if (spec.role() == Role::LmHead && !m.index.find(spec.name)) {
+        if (!c.tie_word_embeddings)
+          throw Error(fmt::format("{}: tensor '{}' is missing and config.json does not set tie_word_embeddings",
+                                  dir.string(), spec.name));
+        m.lm_head = m.embed;
+        continue;
+      }
+      const TensorInfo* t = &require(m, spec.name, spec.shape);
+      if (spec.role() == Role::Embed) m.embed = t;
+      if (spec.role() == Role::FinalNorm) m.final_norm = t;
+      if (spec.role() == Role::LmHead) m.lm_head = t;
+    }
+  if (!m.embed || !m.final_norm || !m.lm_head)
+    throw Error(fmt::format("internal: the {} table lacks an embedding, final norm or head", m.arch->display));
 
   m.layers.resize(size_t(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LayerLayout& L = m.layers[size_t(l)];
     for (const auto& spec : layer_tensors(*m.arch, c, l)) {
       const TensorInfo& t = require(m, spec.name, spec.shape);
-      L.by_role[size_t(spec.role)] = &t;
+      L.by_role[size_t(spec.role())] = &t;
       L.in_order.push_back(&t);
       L.bytes += t.nbytes;
     }

@@ -139,9 +139,8 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     throw Error(model_dir.string() + ": not a model directory (convert reads a Hugging Face directory)");
   const ModelLayout m = open_model_layout(model_dir);
   const ModelConfig& c = m.config;
-  const std::optional<std::string> arch = gguf_arch_of_hf(c.architecture);
-  if (!arch) throw Error(fmt::format("{}: no GGUF architecture for {}", model_dir.string(), c.architecture));
-  const bool interleave = *arch == "llama";
+  const std::string arch = m.arch->gguf_arch;
+  const bool interleave = m.arch->gguf_rope_interleaved;
   GgufConvertReport report;
 
   // What to write, in file order: the embedding, each layer's tensors
@@ -165,14 +164,18 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     return want;
   };
   const bool tied = m.lm_head == m.embed;
-  plan.push_back({m.embed, "token_embd.weight", matrix_type(*m.embed, tied)});
+  auto gguf_name = [&](const TensorInfo& t) {
+    std::optional<std::string> n = hf_to_gguf_name(*m.arch, t.name);
+    if (!n) throw Error("no GGUF name for tensor " + t.name);
+    return *n;
+  };
+  plan.push_back({m.embed, gguf_name(*m.embed), matrix_type(*m.embed, tied)});
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerLayout& L = m.layers[size_t(l)];
     for (size_t i = 0; i < size_t(Role::kCount); ++i) {
       const TensorInfo* t = L.by_role[i];
       if (!t) continue;
-      Plan p{t, hf_to_gguf_name(t->name).value_or(""), matrix_type(*t, false)};
-      if (p.gguf_name.empty()) throw Error("no GGUF name for tensor " + t->name);
+      Plan p{t, gguf_name(*t), matrix_type(*t, false)};
       const Role r = Role(i);
       if (interleave && (r == Role::Q || r == Role::QBias)) p.permute_heads = c.num_heads;
       if (interleave && (r == Role::K || r == Role::KBias)) p.permute_heads = c.num_kv_heads;
@@ -180,11 +183,11 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     }
     plan.back().layer_end = true;
   }
-  plan.push_back({m.final_norm, "output_norm.weight", DType::F32});
-  if (!tied) plan.push_back({m.lm_head, "output.weight", matrix_type(*m.lm_head, true)});
+  plan.push_back({m.final_norm, gguf_name(*m.final_norm), DType::F32});
+  if (!tied) plan.push_back({m.lm_head, gguf_name(*m.lm_head), matrix_type(*m.lm_head, true)});
 
   GgufWriter w(out, opt.alignment);
-  write_config_metadata(w, c, *arch, model_dir.filename().empty() ? model_dir.parent_path().filename().string()
+  write_config_metadata(w, c, arch, model_dir.filename().empty() ? model_dir.parent_path().filename().string()
                                                                    : model_dir.filename().string(),
                         opt.type);
   if (c.bos_token_id >= 0) w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(c.bos_token_id));

@@ -189,11 +189,7 @@ uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConf
     float scale = vector ? 0.05f : w_scale;
     tensors.push_back({name, opt.dtype, shape, filler(opt.dtype, stream, scale, center)});
   };
-  add(kEmbedName, {c.vocab_size, c.hidden_size});
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    for (const auto& t : layer_tensors(arch, c, l)) add(t.name, t.shape);
-  add(kFinalNormName, {c.hidden_size});
-  if (!c.tie_word_embeddings) add(kLmHeadName, {c.vocab_size, c.hidden_size});
+  for (const auto& t : model_tensors(arch, c)) add(t.name, t.shape);
 
   uint64_t total = 0;
   for (const auto& t : tensors) {

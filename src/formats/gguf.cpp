@@ -15,51 +15,6 @@
 namespace strata {
 namespace {
 
-// Tensor names as data: one row per tensor of a layer, GGUF suffix and HF
-// suffix after "blk.N." / "model.layers.N.".
-struct NamePair {
-  const char* gguf;
-  const char* hf;
-};
-constexpr NamePair kLayerNames[] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-};
-constexpr NamePair kGlobalNames[] = {
-    {"token_embd.weight", "model.embed_tokens.weight"},
-    {"output_norm.weight", "model.norm.weight"},
-    {"output.weight", "lm_head.weight"},
-};
-constexpr NamePair kArchNames[] = {
-    {"llama", "LlamaForCausalLM"},
-    {"qwen2", "Qwen2ForCausalLM"},
-    {"qwen3", "Qwen3ForCausalLM"},
-};
-
-// "PREFIX<digits>.rest" -> (layer, rest)
-bool split_layer(std::string_view name, std::string_view prefix, std::string* layer, std::string_view* rest) {
-  if (!name.starts_with(prefix)) return false;
-  name.remove_prefix(prefix.size());
-  size_t d = 0;
-  while (d < name.size() && d < 9 && name[d] >= '0' && name[d] <= '9') ++d;
-  if (d == 0 || d >= name.size() || name[d] != '.') return false;
-  *layer = std::string(name.substr(0, d));
-  *rest = name.substr(d + 1);
-  return true;
-}
-
 size_t scalar_size(GgufType t) {
   switch (t) {
     case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
@@ -79,7 +34,13 @@ class Cursor {
       : p_(p), len_(len), file_size_(file_size), name_(name) {}
 
   uint64_t pos() const { return pos_; }
-  uint64_t remaining_in_file() const { return file_size_ - pos_; }
+  // What the rest of the header can hold: the file, and at most
+  // kGgufMaxHeaderBytes (so counts checked against it never make
+  // allocations larger than the header limit).
+  uint64_t remaining() const {
+    const uint64_t end = std::min(file_size_, kGgufMaxHeaderBytes);
+    return pos_ < end ? end - pos_ : 0;
+  }
 
   void need(uint64_t n, const char* what) {
     if (n > file_size_ - pos_)
@@ -152,7 +113,7 @@ GgufValue read_value(Cursor& c, GgufType t, const std::string& name, const std::
   v.array_len = c.get<uint64_t>("array length");
   // Every element takes at least scalar_size bytes: a length the rest of the
   // file cannot hold is corrupt, and is rejected before any allocation.
-  if (v.array_len > c.remaining_in_file() / scalar_size(v.elem_type))
+  if (v.array_len > c.remaining() / scalar_size(v.elem_type))
     throw Error(fmt::format("{}: metadata '{}' array length {} exceeds the file", name, key, v.array_len));
   GgufValue e;
   if (v.elem_type == GgufType::String) {
@@ -206,33 +167,50 @@ DType dtype_of_ggml_type(uint32_t ggml_type, const std::string& context) {
   return t->type;
 }
 
-std::optional<std::string> gguf_to_hf_name(std::string_view n) {
-  for (const auto& p : kGlobalNames)
-    if (n == p.gguf) return std::string(p.hf);
-  std::string layer;
-  std::string_view rest;
-  if (!split_layer(n, "blk.", &layer, &rest)) return std::nullopt;
-  for (const auto& p : kLayerNames)
-    if (rest == p.gguf) return "model.layers." + layer + "." + p.hf;
-  return std::nullopt;
+namespace {
+
+// ggml's type ids (ggml.h enum ggml_type); ids of removed types stay unnamed.
+constexpr const char* kGgmlTypeNames[] = {
+    "F32",     "F16",    "Q4_0",    "Q4_1",  "",      "",       "Q5_0",  "Q5_1",  "Q8_0",  "Q8_1",
+    "Q2_K",    "Q3_K",   "Q4_K",    "Q5_K",  "Q6_K",  "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+    "IQ4_NL",  "IQ3_S",  "IQ2_S",   "IQ4_XS", "I8",   "I16",    "I32",   "I64",   "F64",   "IQ1_M",
+    "BF16",    "",       "",        "",      "TQ1_0", "TQ2_0",  "",      "",      "",      "MXFP4",
+};
+constexpr uint32_t kGgmlTypeCount = sizeof(kGgmlTypeNames) / sizeof(kGgmlTypeNames[0]);
+
+// The tensor types this build reads, as "F32, F16, ...": whatever
+// dtype_of_ggml_type accepts.
+const std::string& readable_types() {
+  static const std::string list = [] {
+    std::string s;
+    for (uint32_t id = 0; id < kGgmlTypeCount; ++id) {
+      try {
+        dtype_of_ggml_type(id, "");
+        s += (s.empty() ? "" : ", ") + std::string(kGgmlTypeNames[id]);
+      } catch (const Error&) {
+      }
+    }
+    return s;
+  }();
+  return list;
 }
 
-std::optional<std::string> hf_to_gguf_name(std::string_view n) {
-  for (const auto& p : kGlobalNames)
-    if (n == p.hf) return std::string(p.gguf);
-  std::string layer;
-  std::string_view rest;
-  if (!split_layer(n, "model.layers.", &layer, &rest)) return std::nullopt;
-  for (const auto& p : kLayerNames)
-    if (rest == p.hf) return "blk." + layer + "." + p.gguf;
-  return std::nullopt;
+DType tensor_dtype(uint32_t id, const std::string& ctx) {
+  if (id >= kGgmlTypeCount || kGgmlTypeNames[id][0] == '\0')
+    throw Error(fmt::format("{}: type id {} is not a ggml tensor type", ctx, id));
+  try {
+    return dtype_of_ggml_type(id, ctx);
+  } catch (const Error&) {
+    throw Error(fmt::format("{}: tensor type {} is not supported yet (strata reads {})", ctx, gguf_type_label(id),
+                            readable_types()));
+  }
 }
 
-std::optional<std::string> gguf_arch_of_hf(std::string_view hf_class) {
-  for (const auto& p : kArchNames)
-    if (hf_class == p.hf) return std::string(p.gguf);
-  if (hf_class == "MistralForCausalLM") return std::string("llama");  // as llama.cpp converts it
-  return std::nullopt;
+}  // namespace
+
+std::string gguf_type_label(uint32_t id) {
+  if (id < kGgmlTypeCount && kGgmlTypeNames[id][0] != '\0') return fmt::format("{} (type {})", kGgmlTypeNames[id], id);
+  return fmt::format("type {}", id);
 }
 
 GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_size, const std::string& name) {
@@ -286,9 +264,14 @@ GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_siz
     throw Error(fmt::format("{}: data section starts at {} past the end of the file ({} bytes)", name, h.data_start,
                             file_size));
 
+  // Every tensor is checked before anything uses it: type, shape, the byte
+  // size its type and shape imply, alignment, and that it lies inside the
+  // file. The sum of the sizes is bounded by the file too, so no later
+  // arithmetic on them can overflow.
+  uint64_t data_sum = 0;
   for (const GgufTensor& t : h.tensors) {
     const std::string ctx = fmt::format("{}: tensor '{}'", name, t.name);
-    const DType dt = dtype_of_ggml_type(t.ggml_type, ctx);
+    const DType dt = tensor_dtype(t.ggml_type, ctx);
     uint64_t count = 1;
     for (uint64_t d : t.ne) {
       if (d == 0 || d > (uint64_t(1) << 40)) throw Error(fmt::format("{} has dimension {}", ctx, d));
@@ -300,14 +283,20 @@ GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_siz
     if (t.offset % h.alignment != 0)
       throw Error(fmt::format("{}: offset {} is not a multiple of general.alignment {}", ctx, t.offset, h.alignment));
     TensorInfo info;
-    info.name = gguf_to_hf_name(t.name).value_or(t.name);
+    info.name = t.name;
     info.dtype = dt;
     for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it) info.shape.push_back(int64_t(*it));
+    // count < 2^62 and a block is at most a few hundred bytes for 32 or 256
+    // elements, so this product does not overflow.
     info.nbytes = dtype_bytes(dt, count);
     if (t.offset > file_size || info.nbytes > file_size - h.data_start ||
         t.offset > file_size - h.data_start - info.nbytes)
       throw Error(fmt::format("{}: data [{}, +{}) runs past the end of the file ({} bytes)", ctx, t.offset,
                               info.nbytes, file_size));
+    const uint64_t padded = (info.nbytes + h.alignment - 1) / h.alignment * h.alignment;
+    if (padded > file_size - data_sum)
+      throw Error(fmt::format("{}: tensor sizes add up to more than the file ({} bytes)", name, file_size));
+    data_sum += padded;
     info.offset = h.data_start + t.offset;
     info.file = 0;
     h.infos.push_back(std::move(info));
@@ -318,120 +307,7 @@ GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_siz
     if (a.offset + a.nbytes > h.infos[i].offset)
       throw Error(fmt::format("{}: tensors '{}' and '{}' overlap", name, a.name, h.infos[i].name));
   }
-  std::set<std::string> hf_names;
-  for (const TensorInfo& t : h.infos)
-    if (!hf_names.insert(t.name).second) throw Error(fmt::format("{}: duplicate tensor '{}'", name, t.name));
   return h;
-}
-
-ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name) {
-  auto str_key = [&](const std::string& key) -> std::string {
-    const GgufValue* v = h.find(key);
-    if (!v) throw Error(fmt::format("{}: metadata '{}' is missing", name, key));
-    if (v->type != GgufType::String) throw Error(fmt::format("{}: metadata '{}' is not a string", name, key));
-    return v->s;
-  };
-  auto int_key = [&](const std::string& key, std::optional<int64_t> dflt, int64_t lo, int64_t hi) -> int64_t {
-    const GgufValue* v = h.find(key);
-    if (!v) {
-      if (dflt) return *dflt;
-      throw Error(fmt::format("{}: metadata '{}' is missing", name, key));
-    }
-    if (!v->is_integer()) throw Error(fmt::format("{}: metadata '{}' is not an integer", name, key));
-    const bool is_unsigned = v->type == GgufType::U8 || v->type == GgufType::U16 || v->type == GgufType::U32 ||
-                             v->type == GgufType::U64;
-    if ((is_unsigned && v->u > uint64_t(hi)) || (!is_unsigned && (v->i < lo || v->i > hi)))
-      throw Error(fmt::format("{}: metadata '{}' = {} is out of range [{}, {}]", name, key,
-                              is_unsigned ? std::to_string(v->u) : std::to_string(v->i), lo, hi));
-    if (is_unsigned && int64_t(v->u) < lo)
-      throw Error(fmt::format("{}: metadata '{}' = {} is out of range [{}, {}]", name, key, v->u, lo, hi));
-    return v->i;
-  };
-  auto float_key = [&](const std::string& key, double dflt) -> double {
-    const GgufValue* v = h.find(key);
-    if (!v) return dflt;
-    if (v->is_float()) return v->f;
-    if (v->is_integer()) return double(v->i);
-    throw Error(fmt::format("{}: metadata '{}' is not a number", name, key));
-  };
-
-  ModelConfig c;
-  const std::string arch = str_key("general.architecture");
-  for (const auto& p : kArchNames)
-    if (arch == p.gguf) c.architecture = p.hf;
-  if (c.architecture.empty())
-    throw Error(fmt::format("{}: general.architecture '{}' is not supported (llama, qwen2, qwen3)", name, arch));
-  c.model_type = arch;
-  constexpr int64_t kBig = int64_t(1) << 31;
-  c.num_layers = int_key(arch + ".block_count", std::nullopt, 1, 1 << 16);
-  c.hidden_size = int_key(arch + ".embedding_length", std::nullopt, 1, 1 << 20);
-  c.intermediate_size = int_key(arch + ".feed_forward_length", std::nullopt, 1, 1 << 24);
-  c.num_heads = int_key(arch + ".attention.head_count", std::nullopt, 1, 1 << 16);
-  c.num_kv_heads = int_key(arch + ".attention.head_count_kv", c.num_heads, 1, 1 << 16);
-  if (c.num_heads % c.num_kv_heads != 0)
-    throw Error(fmt::format("{}: head_count {} is not a multiple of head_count_kv {}", name, c.num_heads,
-                            c.num_kv_heads));
-  c.head_dim = int_key(arch + ".attention.key_length", c.hidden_size / c.num_heads, 2, 1 << 16);
-  if (c.head_dim % 2 != 0) throw Error(fmt::format("{}: head dimension {} is odd", name, c.head_dim));
-  c.max_position_embeddings = int_key(arch + ".context_length", 2048, 1, kBig);
-  c.rms_norm_eps = float_key(arch + ".attention.layer_norm_rms_epsilon", 1e-6);
-  c.rope_theta = float_key(arch + ".rope.freq_base", 10000.0);
-  if (!(c.rms_norm_eps >= 0 && c.rms_norm_eps < 1) || !(c.rope_theta > 1))
-    throw Error(fmt::format("{}: rms epsilon {} or rope.freq_base {} out of range", name, c.rms_norm_eps, c.rope_theta));
-
-  // RoPE scaling: the standard linear keys, and Llama 3's spectrum reshaping
-  // in strata's own keys (llama.cpp bakes it into a rope_freqs tensor).
-  if (const GgufValue* st = h.find(arch + ".rope.scaling.type")) {
-    if (st->type != GgufType::String) throw Error(fmt::format("{}: rope.scaling.type is not a string", name));
-    if (st->s == "linear") {
-      c.rope_scaling.type = RopeScaling::Type::Linear;
-      c.rope_scaling.factor = float_key(arch + ".rope.scaling.factor", 1.0);
-    } else if (st->s != "none") {
-      throw Error(fmt::format("{}: rope.scaling.type '{}' is not supported", name, st->s));
-    }
-  }
-  if (h.find("strata.rope.llama3.factor")) {
-    c.rope_scaling.type = RopeScaling::Type::Llama3;
-    c.rope_scaling.factor = float_key("strata.rope.llama3.factor", 1.0);
-    c.rope_scaling.low_freq_factor = float_key("strata.rope.llama3.low_freq_factor", 1.0);
-    c.rope_scaling.high_freq_factor = float_key("strata.rope.llama3.high_freq_factor", 4.0);
-    c.rope_scaling.original_max_position_embeddings =
-        int_key("strata.rope.llama3.original_context_length", 8192, 1, kBig);
-  } else {
-    for (const TensorInfo& t : h.infos)
-      if (t.name == "rope_freqs.weight")
-        throw Error(fmt::format("{}: tensor rope_freqs.weight (Llama 3 RoPE scaling written by another converter) is "
-                                "not supported yet",
-                                name));
-  }
-  if (!(c.rope_scaling.factor > 0)) throw Error(fmt::format("{}: rope scaling factor must be positive", name));
-
-  const TensorInfo* embd = nullptr;
-  bool has_output = false, has_bias = false;
-  for (const TensorInfo& t : h.infos) {
-    if (t.name == "model.embed_tokens.weight") embd = &t;
-    if (t.name == "lm_head.weight") has_output = true;
-    if (t.name == "model.layers.0.self_attn.q_proj.bias") has_bias = true;
-  }
-  if (!embd) throw Error(fmt::format("{}: tensor token_embd.weight is missing", name));
-  if (embd->shape.size() != 2)
-    throw Error(fmt::format("{}: tensor token_embd.weight has {} dimensions (expected 2)", name, embd->shape.size()));
-  c.vocab_size = embd->shape[0];
-  c.tie_word_embeddings = !has_output;
-  c.attention_bias = has_bias;
-  c.rope_interleaved = arch == "llama";
-  c.hidden_act = "silu";
-  const int64_t max_id = c.vocab_size - 1;
-  if (h.find("tokenizer.ggml.bos_token_id"))
-    c.bos_token_id = int32_t(int_key("tokenizer.ggml.bos_token_id", std::nullopt, 0, max_id));
-  if (h.find("tokenizer.ggml.eos_token_id"))
-    c.eos_token_ids.push_back(int32_t(int_key("tokenizer.ggml.eos_token_id", std::nullopt, 0, max_id)));
-  if (h.find("tokenizer.ggml.eot_token_id")) {
-    int32_t eot = int32_t(int_key("tokenizer.ggml.eot_token_id", std::nullopt, 0, max_id));
-    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), eot) == c.eos_token_ids.end())
-      c.eos_token_ids.push_back(eot);
-  }
-  return c;
 }
 
 namespace {
@@ -479,7 +355,6 @@ GgufFile read_gguf(const std::filesystem::path& path) {
       want = std::min<uint64_t>(file_size, std::max<uint64_t>(m.bytes, want * 2));
     }
   }
-  g.config = gguf_model_config(g.header, name);
   g.index.files.push_back(path);
   g.index.tensors = g.header.infos;
   for (size_t i = 0; i < g.index.tensors.size(); ++i) g.index.by_name[g.index.tensors[i].name] = i;

@@ -1,29 +1,27 @@
 // Reading GGUF files (version 2 and 3): a header of metadata key/values and
 // tensor descriptions, then tensor data aligned to general.alignment.
 // Nothing in the header is trusted: every count, length, type, shape and
-// offset is checked against the file size before it is used.
+// offset is checked against the file size before it is used (the checks and
+// the vulnerability classes they answer are listed in docs/FUZZING.md).
 //
 //   GgufFile g = read_gguf(path);
-//   g.config;                                    // ModelConfig from the standard metadata
-//   g.index.find("model.layers.0.self_attn.q_proj.weight");   // HF names, HF shapes [out, in]
+//   g.header.find("general.architecture")->s;          // metadata
+//   g.index.find("blk.0.attn_q.weight");               // GGUF names, shapes outermost first
 //
-// Tensors are renamed to their Hugging Face names (blk.N.attn_q.weight ->
-// model.layers.N.self_attn.q_proj.weight) and their shapes reversed (GGUF
-// ne[0] is the innermost dimension), so everything downstream of
-// open_model_layout is the same for GGUF and safetensors. Tensors without a
-// Hugging Face name keep their GGUF name. Writing is in gguf_writer.h.
+// This level knows the file format, not architectures: tensors keep their
+// GGUF names and only their shapes are reversed (GGUF ne[0] is the
+// innermost dimension). arch/gguf_model.h maps names to Hugging Face names
+// and metadata to a ModelConfig. Writing is in gguf_writer.h.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
-#include "formats/model_config.h"
 #include "formats/safetensors.h"
 
 namespace strata {
@@ -80,7 +78,7 @@ struct GgufHeader {
   std::vector<std::pair<std::string, GgufValue>> kv;  // in file order
   std::map<std::string, size_t> kv_index;
   std::vector<GgufTensor> tensors;                    // in file order
-  std::vector<TensorInfo> infos;  // HF names and shapes, absolute offsets, sorted by offset
+  std::vector<TensorInfo> infos;  // GGUF names, shapes outermost first, absolute offsets, sorted by offset
 
   const GgufValue* find(const std::string& key) const;
 };
@@ -93,15 +91,9 @@ struct GgufNeedMore {
 };
 GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_size, const std::string& display_name);
 
-// The model config the standard metadata describes (general.architecture
-// llama|qwen2|qwen3 and the {arch}.* keys), plus the tensor names/shapes
-// checks it needs (vocab from token_embd, tied embeddings, biases).
-ModelConfig gguf_model_config(const GgufHeader& h, const std::string& display_name);
-
 struct GgufFile {
   GgufHeader header;
-  ModelConfig config;
-  TensorIndex index;  // one file
+  TensorIndex index;  // one file, GGUF names
 };
 
 GgufFile read_gguf(const std::filesystem::path& path);
@@ -109,12 +101,7 @@ GgufFile read_gguf(const std::filesystem::path& path);
 // True when the file starts with the GGUF magic (used to tell files apart).
 bool is_gguf_file(const std::filesystem::path& path);
 
-// Tensor name mapping between GGUF (blk.N.attn_q.weight) and Hugging Face
-// (model.layers.N.self_attn.q_proj.weight); nullopt for names without one.
-std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name);
-std::optional<std::string> hf_to_gguf_name(std::string_view hf_name);
-
-// general.architecture <-> config.json architecture class.
-std::optional<std::string> gguf_arch_of_hf(std::string_view hf_class);
+// A ggml type id as "Q6_K (type 14)", or "type 99" for an id ggml lacks.
+std::string gguf_type_label(uint32_t ggml_type);
 
 }  // namespace strata
