@@ -32,5 +32,5 @@ if [ "${STRATA_SKIP_TSAN:-0}" != "1" ]; then
     -DSTRATA_BUILD_BENCH=OFF >/dev/null
   cmake --build "$root/build-tsan" -j2 --target strata_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$root/build-tsan/strata_tests" \
-    --gtest_filter='Scheduler.*:Stories.StreamingReadsEveryUnitEachPassAndResidentReadsNone'
+    --gtest_filter='Scheduler.*:Stories.StreamingReadsEveryUnitEachPassAndResidentReadsNone:-Scheduler.LongPrompt*'
 fi

@@ -77,6 +77,10 @@ struct MemoryPlan {
   uint64_t logits_bytes = 0;
   uint64_t streamed_bytes_per_pass = 0;
   int64_t context = 0;           // positions the KV cache holds
+  // The KV pool kv_cache_bytes pays for: pages of page positions, in kv_type.
+  size_t kv_pages = 0, kv_page_positions = 0;
+  std::string kv_type;
+  size_t max_rows = 0;           // rows per forward pass (prompt chunk + decode rows)
 };
 
 struct ModelInfo {

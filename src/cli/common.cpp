@@ -107,7 +107,10 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"activation_bytes", p.activation_bytes},
           {"logits_bytes", p.logits_bytes},
           {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
-          {"context", p.context}};
+          {"context", p.context},
+          {"kv_pool", {{"type", p.kv_type}, {"pages", p.kv_pages}, {"page_positions", p.kv_page_positions},
+                       {"positions", p.kv_pages * p.kv_page_positions}, {"bytes", p.kv_cache_bytes}}},
+          {"max_rows", p.max_rows}};
 }
 
 nlohmann::json passes_json(const std::vector<PassStats>& passes) {
@@ -129,7 +132,9 @@ std::string plan_text(const MemoryPlan& p) {
   s << fmt::format("  planned total:     {}\n", format_bytes(p.total_bytes));
   s << fmt::format("  resident units:    {} of {} ({})\n", p.resident_units, p.units, format_bytes(p.resident_bytes));
   s << fmt::format("  streaming slots:   {} x {}\n", p.streaming_slots, format_bytes(p.slot_bytes));
-  s << fmt::format("  KV cache:          {} ({} positions)\n", format_bytes(p.kv_cache_bytes), p.context);
+  s << fmt::format("  KV pool:           {} ({} pages of {} positions in {}: {} positions; {} per sequence)\n",
+                   format_bytes(p.kv_cache_bytes), p.kv_pages, p.kv_page_positions, p.kv_type,
+                   p.kv_pages * p.kv_page_positions, p.context);
   s << fmt::format("  activations:       {}\n", format_bytes(p.activation_bytes));
   s << fmt::format("  logits:            {}\n", format_bytes(p.logits_bytes));
   s << fmt::format("  read per pass:     {}\n", format_bytes(p.streamed_bytes_per_pass));

@@ -70,7 +70,7 @@ class EngineImpl final : public Engine {
   MemoryPlan plan_for(int64_t context, size_t logit_rows, size_t sequences) const override {
     RuntimeShape s = sequences > 1 ? batch_shape(context, sequences) : shape(context, 1);
     if (sequences <= 1) s.max_logit_rows = std::min(std::max<size_t>(logit_rows, 1), s.max_rows);
-    return to_public(plan_runtime(model_, units_, opt_, s, pool_.size()), context, units_.size());
+    return to_public(plan_runtime(model_, units_, opt_, s, pool_.size()), s, units_.size());
   }
 
   std::string io_method() const override { return io_method_name(io_choice().method); }
@@ -100,7 +100,7 @@ class EngineImpl final : public Engine {
     out.prefill_s = r.prefill_s;
     out.decode_s = r.decode_s;
     out.passes = st->pass_log;
-    out.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    out.plan = to_public(rt.plan, rt.shape, units_.size());
     out.peak_ledger_bytes = rt.ledger.peak();
     out.io_method = rt.io->name();
     return out;
@@ -114,7 +114,7 @@ class EngineImpl final : public Engine {
     Runtime& rt = *a.rt;
     check_runtime_context(rt, n);
     ScoreResult out;
-    out.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    out.plan = to_public(rt.plan, rt.shape, units_.size());
     out.io_method = rt.io->name();
     const size_t vocab = size_t(model_.config.vocab_size);
     if (keep_logits) out.logits.resize(size_t(n) * vocab);
@@ -279,7 +279,7 @@ class EngineImpl final : public Engine {
     st.bytes_read = s1.bytes_read - s0.bytes_read;
     st.io_wait_s = s1.io_wait_s - s0.io_wait_s;
     st.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    st.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    st.plan = to_public(rt.plan, rt.shape, units_.size());
     return st;
   }
 
