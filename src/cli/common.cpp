@@ -23,19 +23,28 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
                    "uring (io_uring + O_DIRECT), direct (O_DIRECT pread threads), pread (buffered pread threads), "
                    "buffered (sequential reads with read-ahead); the page cache is emptied behind every method")
         ->check(CLI::IsMember({"auto", "uring", "direct", "pread", "buffered"}));
+    cmd.add_option("--kv-type", o.kv_type, "KV cache storage: f16 (default, half the memory) or f32")
+        ->check(CLI::IsMember({"f16", "f32"}));
   }
   cmd.add_option("--format", o.format, "Output format")->check(CLI::IsMember({"text", "json"}));
 }
 
 std::string resolve_model_arg(const std::string& model) { return resolve_model(model).string(); }
 
-std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
+EngineOptions engine_options(const ModelOptions& o) {
   EngineOptions e;
   if (!o.max_memory.empty()) e.max_memory = parse_byte_size(o.max_memory);
   e.threads = o.threads;
   e.io = o.io;
+  e.kv_type = o.kv_type;
+  return e;
+}
+
+std::unique_ptr<Engine> open_engine(const ModelOptions& o, const EngineOptions& e) {
   return Engine::open(resolve_model_arg(o.model), e);
 }
+
+std::unique_ptr<Engine> open_engine(const ModelOptions& o) { return open_engine(o, engine_options(o)); }
 
 bool json_output(const ModelOptions& o) { return o.format == "json"; }
 
@@ -123,7 +132,10 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"activation_bytes", p.activation_bytes},
           {"logits_bytes", p.logits_bytes},
           {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
-          {"context", p.context}};
+          {"context", p.context},
+          {"kv_pool", {{"type", p.kv_type}, {"pages", p.kv_pages}, {"page_positions", p.kv_page_positions},
+                       {"positions", p.kv_pages * p.kv_page_positions}, {"bytes", p.kv_cache_bytes}}},
+          {"max_rows", p.max_rows}};
 }
 
 nlohmann::json passes_json(const std::vector<PassStats>& passes) {
@@ -145,7 +157,9 @@ std::string plan_text(const MemoryPlan& p) {
   s << fmt::format("  planned total:     {}\n", format_bytes(p.total_bytes));
   s << fmt::format("  resident units:    {} of {} ({})\n", p.resident_units, p.units, format_bytes(p.resident_bytes));
   s << fmt::format("  streaming slots:   {} x {}\n", p.streaming_slots, format_bytes(p.slot_bytes));
-  s << fmt::format("  KV cache:          {} ({} positions)\n", format_bytes(p.kv_cache_bytes), p.context);
+  s << fmt::format("  KV pool:           {} ({} pages of {} positions in {}: {} positions; {} per sequence)\n",
+                   format_bytes(p.kv_cache_bytes), p.kv_pages, p.kv_page_positions, p.kv_type,
+                   p.kv_pages * p.kv_page_positions, p.context);
   s << fmt::format("  activations:       {}\n", format_bytes(p.activation_bytes));
   s << fmt::format("  logits:            {}\n", format_bytes(p.logits_bytes));
   s << fmt::format("  read per pass:     {}\n", format_bytes(p.streamed_bytes_per_pass));

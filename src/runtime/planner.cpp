@@ -8,6 +8,7 @@
 
 #include "core/byte_size.h"
 #include "core/error.h"
+#include "runtime/memory_limit.h"
 
 namespace strata {
 
@@ -34,19 +35,7 @@ std::vector<size_t> spread_order(size_t n) {
 size_t Plan::resident_units() const { return size_t(std::count(resident.begin(), resident.end(), true)); }
 
 uint64_t auto_budget(uint64_t everything) {
-  uint64_t avail = 0;
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb;
-  std::string unit;
-  while (f >> key >> kb >> unit) {
-    if (key == "MemAvailable:") {
-      avail = kb * 1024;
-      break;
-    }
-  }
-  if (avail == 0) avail = uint64_t(4) << 30;
-  uint64_t cap = avail / 10 * 8;
+  uint64_t cap = available_memory() / 10 * 8;
   return std::min(everything, cap);
 }
 
