@@ -49,6 +49,11 @@ std::vector<int32_t> prompt_ids(const PromptOptions& p, const std::optional<Toke
 // "1,345,22" or "1 345 22"; throws UsageError naming the flag.
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag);
 
+// --lookup N and --draft-tokens K (speculative decoding by prompt lookup).
+void add_speculative_options(CLI::App& cmd, size_t& lookup, size_t& draft_tokens);
+// {"drafted", "accepted", "acceptance_rate", "tokens_per_pass"}.
+nlohmann::json speculative_json(size_t drafted, size_t accepted, size_t tokens, size_t passes);
+
 nlohmann::json plan_json(const MemoryPlan& p);
 nlohmann::json passes_json(const std::vector<PassStats>& passes);
 // Human-readable plan lines, "  resident layers: ..." etc.

@@ -91,6 +91,8 @@ class EngineImpl final : public Engine {
     st->req.max_new_tokens = req.max_new_tokens;
     st->req.sampling = req.sampling;
     st->req.stop_at_eos = req.stop_at_eos;
+    st->req.lookup_ngram = req.lookup_ngram;
+    st->req.draft_tokens = req.draft_tokens;
     if (req.on_token) st->req.on_token = [cb = req.on_token](const TokenEvent& e) { cb(e.id); };
     st->record_passes = true;
     const RequestResult& r = a.sched->submit(st).wait();
@@ -104,6 +106,9 @@ class EngineImpl final : public Engine {
     out.plan = to_public(rt.plan, rt.shape.context, units_.size());
     out.peak_ledger_bytes = rt.ledger.peak();
     out.io_method = rt.io->name();
+    out.drafted_tokens = r.drafted_tokens;
+    out.accepted_tokens = r.accepted_tokens;
+    out.token_passes = r.token_passes;
     return out;
   }
 
@@ -234,6 +239,8 @@ class EngineImpl final : public Engine {
         st->req.sampling = r->sampling;
         st->req.stop_at_eos = r->stop_at_eos;
         st->req.stop_strings = std::move(r->stop_strings);
+        st->req.lookup_ngram = r->lookup_ngram;
+        st->req.draft_tokens = r->draft_tokens;
         st->should_stop = std::move(r->should_stop);
         const uint64_t key = r->key;
         st->on_done = [&, key, w = std::weak_ptr<RequestHandle::State>(st)] {
@@ -365,8 +372,10 @@ class EngineImpl final : public Engine {
     s.context = std::max<int64_t>(context, 1);
     s.sequences = sequences;
     s.max_rows = size_t(std::min<int64_t>(s.context, int64_t(opt_.max_prefill_rows)));
-    s.max_logit_rows = sequences;
-    s.kv_pages = sequences * KvPool::pages_for(s.context, s.page_positions);
+    // A sequence's last token and its drafts all need logits.
+    s.max_logit_rows = sequences * (1 + opt_.draft_tokens);
+    s.max_rows = std::max(s.max_rows, s.max_logit_rows);
+    s.kv_pages = sequences * KvPool::pages_for(s.context + int64_t(opt_.draft_tokens), s.page_positions);
     if (opt_.kv_pages) s.kv_pages = opt_.kv_pages;
     return s;
   }
@@ -448,7 +457,8 @@ class EngineImpl final : public Engine {
     const RuntimeShape s = make(ctx, seqs);
     tokenizer();
     runtime_ = std::make_shared<Runtime>(model_, units_, opt_, s, pool_, io_choice().method);
-    sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(), std::min(s.sequences, s.max_logit_rows));
+    sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(),
+                                         std::min(s.sequences, s.max_logit_rows / (1 + opt_.draft_tokens)));
     return {runtime_, sched_};
   }
 

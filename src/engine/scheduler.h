@@ -100,6 +100,11 @@ class Scheduler {
   void run_pass();
   void on_logits_row(Seq& s, int64_t pos, const float* logits);
   void sample(Seq& s, const float* logits);
+  // Speculative decoding: drafts for a decode row (prompt lookup), and the
+  // verification of the pass's rows that followed them.
+  void draft(Seq& s, size_t room);
+  void verify(Seq& s, const float* rows);
+  void append(Seq& s, int32_t id, const float* row);
   void emit_safe(Seq& s);
   void finish(Seq& s, const char* reason, const std::string& error = {});
   void finish_all(const char* reason, const std::string& error);
