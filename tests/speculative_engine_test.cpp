@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "convert/gguf_convert.h"
+#include "convert/synthetic_model.h"
+#include "runtime/kv_pool.h"
 #include "strata/strata.h"
 #include "test_util.h"
 
@@ -55,6 +58,88 @@ std::vector<int32_t> copy_heavy_prompt(Engine& e) {
   for (int32_t id : e.generate(g).output_ids) p.push_back(id);
   for (int32_t id : {1, 403, 407, 261, 378}) p.push_back(id);
   return p;
+}
+
+// Draft models: stories260K's own Q4_0 copy (most drafts accepted) and an
+// unrelated random-weight model with the same 512-token vocabulary (most
+// rejected). Made once for the suite.
+const std::filesystem::path& draft_model(bool related) {
+  static TempDir dir;
+  static std::filesystem::path q4, random;
+  if (related && q4.empty()) {
+    GgufConvertOptions o;
+    o.type = DType::Q4_0;
+    q4 = dir / "stories-q4_0.gguf";
+    convert_to_gguf(stories_dir(), q4, o);
+  }
+  if (!related && random.empty()) {
+    ModelConfig c = find_synth_preset("tiny-llama3").config;
+    c.vocab_size = 512;
+    c.bos_token_id = 1;
+    c.eos_token_ids = {2};
+    c.max_position_embeddings = 1024;
+    SynthOptions so;
+    so.seed = 3;
+    so.dtype = DType::F32;
+    random = dir / "random";
+    write_synthetic_model(random, c, so);
+  }
+  return related ? q4 : random;
+}
+
+// The smallest budget that holds the draft model resident (as the engine
+// plans it: a kept cache per target sequence plus two) and the target
+// streamed with one slot.
+uint64_t min_budget_with_draft(const std::filesystem::path& draft, EngineOptions o) {
+  EngineOptions d;
+  d.kv_type = o.kv_type;
+  d.max_sequences = 1;
+  d.context = o.context;
+  d.kv_pages = (o.max_sequences + 2) * KvPool::pages_for(d.context, o.kv_page_positions);
+  const MemoryPlan dp = Engine::open(draft, d)->plan_for(d.context);
+  EXPECT_EQ(dp.resident_units, dp.units);
+  o.draft_model.clear();
+  return Engine::open(stories_dir(), o)->plan_for(o.context, 1 + o.draft_tokens).min_budget + dp.total_bytes;
+}
+
+TEST(SpeculativeEngine, DraftModelGreedyIdsEqualThePlainRun) {
+  for (bool related : {true, false}) {
+    for (bool min_budget : {false, true}) {
+      EngineOptions o;
+      o.kv_type = "f32";
+      o.draft_tokens = 4;
+      o.max_sequences = 1;
+      o.context = 512;
+      o.draft_model = draft_model(related);
+      o.max_memory = min_budget ? min_budget_with_draft(o.draft_model, o) : 64ull << 20;
+      auto e = Engine::open(stories_dir(), o);
+      if (min_budget) {
+        EXPECT_EQ(e->plan_for(512, 5).resident_units, 0u);
+      }
+      size_t drafted = 0, accepted = 0, tokens = 0, passes = 0;
+      for (const Case& c : reference_cases()) {
+        GenerateRequest g;
+        g.prompt_ids = c.prompt;
+        g.max_new_tokens = int(c.output.size());
+        g.stop_at_eos = false;
+        GenerateResult r = e->generate(g);
+        EXPECT_EQ(r.output_ids, c.output) << (related ? "Q4_0 draft" : "random draft") << ", min budget " << min_budget;
+        drafted += r.drafted_tokens;
+        accepted += r.accepted_tokens;
+        tokens += r.output_ids.size();
+        passes += r.token_passes;
+      }
+      std::printf("[ stories260K, %s draft, %s ] drafted %zu, accepted %zu (%.2f), %.2f tokens per pass\n",
+                  related ? "own Q4_0" : "random-weight", min_budget ? "minimum budget" : "resident", drafted,
+                  accepted, double(accepted) / double(drafted), double(tokens) / double(passes));
+      EXPECT_GT(drafted, 0u);
+      if (related) {
+        EXPECT_GT(double(tokens) / double(passes), 2.0);
+      } else {
+        EXPECT_LT(double(accepted) / double(drafted), 0.5);  // mostly rejected: rollback exercised
+      }
+    }
+  }
 }
 
 TEST(SpeculativeEngine, GreedyIdsEqualThePlainRunForEveryReferenceCase) {

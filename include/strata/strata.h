@@ -47,6 +47,10 @@ struct EngineOptions {
   // Speculative decoding: rows planned per sequence and pass for drafted
   // tokens (Request::lookup_ngram); 0 = none.
   size_t draft_tokens = 0;
+  // A small model with the same vocabulary that drafts for every request
+  // (unless the request uses prompt lookup), greedily and kept resident;
+  // its weights and KV pages come out of max_memory. Empty = none.
+  std::filesystem::path draft_model;
   int64_t context = 0;
   // Pages in the KV pool; 0 = enough for max_sequences sequences of
   // `context` positions. Fewer pages than that make requests queue (and

@@ -49,7 +49,7 @@ Runner register_batch(CLI::App& app) {
     size_t batch_size = 0;
     JobDefaults defaults;
     bool strict = false, quiet = false;
-    size_t lookup = 0, draft_tokens = 4;
+    SpeculativeOptions spec;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
@@ -71,10 +71,10 @@ Runner register_batch(CLI::App& app) {
   cmd->add_option("--seed", o->defaults.sampling.seed, "Default seed (default 0)");
   cmd->add_flag("--strict", o->strict, "Stop at the first bad input line instead of answering it with an error");
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
-  add_speculative_options(*cmd, o->lookup, o->draft_tokens);
+  add_speculative_options(*cmd, o->spec);
   return [o]() {
     EngineOptions eo = engine_options(o->model);
-    eo.draft_tokens = o->lookup ? o->draft_tokens : 0;
+    o->spec.apply(eo);
     auto engine = Engine::open(o->model.model, eo);
     ModelInfo info = engine->info();
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
@@ -121,8 +121,8 @@ Runner register_batch(CLI::App& app) {
       r.max_new_tokens = j.max_new_tokens;
       r.sampling = j.sampling;
       r.stop_strings = j.stop;
-      r.lookup_ngram = o->lookup;
-      r.draft_tokens = o->draft_tokens;
+      r.lookup_ngram = o->spec.lookup;
+      r.draft_tokens = o->spec.draft_tokens;
       return r;
     };
     auto done = [&](SequenceResult&& r) {

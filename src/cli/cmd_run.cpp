@@ -17,7 +17,7 @@ Runner register_run(CLI::App& app) {
     int n = 64;
     SamplingParams sampling;
     bool profile = false;
-    size_t lookup = 0, draft_tokens = 4;
+    SpeculativeOptions spec;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
@@ -33,20 +33,20 @@ Runner register_run(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling (default 0)");
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
-  add_speculative_options(*cmd, o->lookup, o->draft_tokens);
+  add_speculative_options(*cmd, o->spec);
   return [o]() {
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
     req.prompt_ids = prompt_ids(o->prompt, tok, o->model.model);
     req.max_new_tokens = o->n;
     req.sampling = o->sampling;
-    req.lookup_ngram = o->lookup;
-    req.draft_tokens = o->draft_tokens;
+    req.lookup_ngram = o->spec.lookup;
+    req.draft_tokens = o->spec.draft_tokens;
     // One request: the runtime is planned for exactly its positions.
     EngineOptions eo = engine_options(o->model);
     eo.max_sequences = 1;
     eo.context = int64_t(req.prompt_ids.size()) + o->n;
-    eo.draft_tokens = o->lookup ? o->draft_tokens : 0;
+    o->spec.apply(eo);
     auto engine = Engine::open(o->model.model, eo);
     const bool json = json_output(o->model);
     bool first = true;
@@ -76,7 +76,7 @@ Runner register_run(CLI::App& app) {
                           {"bytes_read", st.bytes_read},
                           {"resident_bytes_read", st.resident_bytes_read},
                           {"startup_s", st.startup_s}};
-      if (o->lookup) j["speculative"] = speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(),
+      if (o->spec.on()) j["speculative"] = speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(),
                                                           r.token_passes);
       if (tok) j["text"] = tok->decode(r.output_ids, /*skip_special=*/true);
       if (o->profile) j["passes"] = passes_json(r.passes);
@@ -92,7 +92,7 @@ Runner register_run(CLI::App& app) {
                      format_bytes(r.plan.streamed_bytes_per_pass).c_str(), format_bytes(r.plan.resident_bytes).c_str(),
                      st.startup_s);
         print_profile(r.passes);
-        if (o->lookup)
+        if (o->spec.on())
           std::fprintf(stderr, "speculative: %s\n",
                        speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(), r.token_passes)
                            .dump()

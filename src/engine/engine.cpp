@@ -38,9 +38,42 @@ class EngineImpl final : public Engine {
     if (opt_.context > model_.config.max_position_embeddings)
       throw UsageError(fmt::format("context {} (prompt plus new tokens) exceeds the model's context of {} positions",
                                    opt_.context, model_.config.max_position_embeddings));
+    open_draft();
   }
 
   ~EngineImpl() override { shutdown(); }
+
+  // The draft model of speculative decoding: planned fully resident, with a
+  // KV pool for a kept cache per target sequence plus the one being
+  // drafted (so a draft never waits for pages), out of the same budget.
+  void open_draft() {
+    if (opt_.draft_model.empty()) return;
+    if (!opt_.draft_tokens) opt_.draft_tokens = 4;
+    EngineOptions d;
+    d.threads = opt_.threads;
+    d.io = opt_.io;
+    d.kv_type = opt_.kv_type;
+    d.max_sequences = 1;
+    d.context = opt_.context;  // drafts stay within max_new_tokens, so within the context
+    const int64_t ctx = d.context ? d.context : std::min<int64_t>(4096, model_.config.max_position_embeddings);
+    const size_t seqs = (opt_.max_sequences ? opt_.max_sequences : 16) + 2;
+    d.kv_pages = seqs * KvPool::pages_for(ctx, opt_.kv_page_positions);
+    d.kv_page_positions = opt_.kv_page_positions;
+    auto probe = Engine::open(opt_.draft_model, d);
+    if (probe->info().vocab_size != model_.config.vocab_size)
+      throw UsageError(fmt::format("draft_model {} has a vocabulary of {} tokens, the model {}: they must share one",
+                                   opt_.draft_model.string(), probe->info().vocab_size, model_.config.vocab_size));
+    if (opt_.max_memory) {
+      const MemoryPlan all = probe->plan_for(ctx);
+      const uint64_t need = all.total_bytes + (all.units - all.resident_units) * all.slot_bytes;
+      d.max_memory = std::max(need, all.min_budget);
+      if (d.max_memory >= opt_.max_memory)
+        throw UsageError(fmt::format("max_memory {} cannot hold the draft model ({} resident) and the model",
+                                     format_bytes(opt_.max_memory), format_bytes(d.max_memory)));
+      opt_.max_memory -= d.max_memory;
+    }
+    draft_ = Engine::open(opt_.draft_model, d);
+  }
 
   ModelInfo info() const override {
     const ModelConfig& c = model_.config;
@@ -458,7 +491,8 @@ class EngineImpl final : public Engine {
     tokenizer();
     runtime_ = std::make_shared<Runtime>(model_, units_, opt_, s, pool_, io_choice().method);
     sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(),
-                                         std::min(s.sequences, s.max_logit_rows / (1 + opt_.draft_tokens)));
+                                         std::min(s.sequences, s.max_logit_rows / (1 + opt_.draft_tokens)),
+                                         draft_.get());
     return {runtime_, sched_};
   }
 
@@ -504,6 +538,7 @@ class EngineImpl final : public Engine {
   std::vector<StreamUnit> units_;
   mutable ThreadPool pool_;
   mutable std::mutex rt_mu_;
+  std::shared_ptr<Engine> draft_;  // before sched_: outlives the loop that drafts with it
   std::shared_ptr<Runtime> runtime_;
   std::shared_ptr<Scheduler> sched_;  // after runtime_: stopped before it goes
   EngineStats retired_;               // counters of runtimes planned again

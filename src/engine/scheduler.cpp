@@ -71,6 +71,7 @@ struct Scheduler::Seq {
   size_t chunk = 0;  // rows in the current pass
   size_t passes = 0, cached = 0;
   std::vector<int32_t> drafts;  // drafted tokens riding in the current pass
+  std::shared_ptr<CachedSequence> draft_cache;  // the draft model's KV of this sequence
   size_t drafted = 0, accepted = 0, token_passes = 0;
   Clock::time_point admitted, first_token;
 
@@ -79,8 +80,9 @@ struct Scheduler::Seq {
 };
 
 Scheduler::Scheduler(const ModelConfig& config, std::shared_ptr<Runtime> runtime, const Tokenizer* tokenizer,
-                     size_t max_running)
+                     size_t max_running, Engine* draft)
     : config_(config), rt_(std::move(runtime)), tok_(tokenizer), max_running_(std::max<size_t>(max_running, 1)),
+      draft_(draft),
       inbox_(std::make_shared<SchedulerInbox>()) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -417,11 +419,28 @@ void Scheduler::sample(Seq& s, const float* row) {
 void Scheduler::draft(Seq& s, size_t room) {
   s.drafts.clear();
   const Request& r = s.st->req;
-  if (!r.lookup_ngram || !r.draft_tokens) return;
+  if (!r.draft_tokens || (!r.lookup_ngram && !draft_)) return;
   const int64_t left = int64_t(r.max_new_tokens) - int64_t(s.out.size()) - 1;
   const size_t k = std::min({r.draft_tokens, room, size_t(std::max<int64_t>(left, 0))});
   if (!k) return;
-  s.drafts = lookup_draft(s.ids, r.lookup_ngram, k);
+  if (r.lookup_ngram) {
+    s.drafts = lookup_draft(s.ids, r.lookup_ngram, k);
+  } else {
+    // Greedy drafts: a deterministic function of the sequence, so the
+    // verification treats them as a point mass and sampled output keeps
+    // the target's distribution. The draft model computes only what its
+    // kept cache of this sequence does not hold.
+    Request d;
+    d.prompt_ids = s.ids;
+    d.max_new_tokens = int(k);
+    d.stop_at_eos = false;
+    d.keep_cache = true;
+    d.prefix = std::move(s.draft_cache);
+    RequestResult res = draft_->submit(std::move(d)).wait();
+    if (res.finish_reason == "error") return;  // no drafts this pass; the target goes on alone
+    s.drafts = std::move(res.output_ids);
+    s.draft_cache = std::move(res.cache);
+  }
   if (!s.drafts.empty() && !s.kv.reserve(int64_t(s.ids.size() + s.drafts.size()))) s.drafts.clear();
 }
 
@@ -581,6 +600,7 @@ void Scheduler::finish(Seq& s, const char* reason, const std::string& error) {
     res.cache = std::make_shared<KeptSequence>(rt_, std::move(s.kv), std::move(ids));
   }
   s.kv.release();
+  s.draft_cache.reset();
   s.st->req.prefix.reset();
   {
     std::lock_guard<std::mutex> lk(stats_mu_);
