@@ -60,6 +60,15 @@ struct Request {
   // `prefix` and only its new tokens are computed.
   bool keep_cache = false;
   std::shared_ptr<const class CachedSequence> prefix;
+  // Speculative decoding by prompt lookup: before each pass, up to
+  // `draft_tokens` next tokens are drafted from what followed the latest
+  // earlier occurrence of the sequence's last lookup_ngram..1 tokens (its
+  // prompt and output), and verified in the same pass as extra rows. Greedy
+  // output is token for token that of plain decoding; sampled output has the
+  // same distribution. 0 = off. The rows a pass can hold for drafts are
+  // planned by EngineOptions::draft_tokens.
+  size_t lookup_ngram = 0;
+  size_t draft_tokens = 4;
 };
 
 // KV pages of a finished sequence, held while this object lives (they count
@@ -81,6 +90,8 @@ struct RequestResult {
   size_t prompt_tokens = 0;
   size_t cached_prompt_tokens = 0;     // reused from `prefix`
   size_t passes = 0;                   // forward passes this sequence took part in
+  size_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
+  size_t token_passes = 0;             // passes that gave this sequence new tokens
   double queue_s = 0, prefill_s = 0, decode_s = 0;  // waiting for admission, prompt, new tokens
   std::shared_ptr<CachedSequence> cache;  // when keep_cache
 };
@@ -121,6 +132,7 @@ struct EngineStats {
   size_t kv_pages_total = 0, kv_pages_used = 0, kv_page_positions = 0;
   uint64_t kv_pool_bytes = 0;
   size_t preemptions = 0;
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
 };
 
 }  // namespace strata

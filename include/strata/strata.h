@@ -47,6 +47,13 @@ struct EngineOptions {
   std::string kv_type = "f16";
   size_t kv_page_positions = 32;
   size_t max_sequences = 0;
+  // Speculative decoding: rows planned per sequence and pass for drafted
+  // tokens (Request::lookup_ngram); 0 = none.
+  size_t draft_tokens = 0;
+  // A small model with the same vocabulary that drafts for every request
+  // (unless the request uses prompt lookup), greedily and kept resident;
+  // its weights and KV pages come out of max_memory. Empty = none.
+  std::filesystem::path draft_model;
   int64_t context = 0;
   // Pages in the KV pool; 0 = enough for max_sequences sequences of
   // `context` positions. Fewer pages than that make requests queue (and
@@ -105,6 +112,9 @@ struct GenerateRequest {
   SamplingParams sampling;
   bool stop_at_eos = true;
   std::function<void(int32_t)> on_token;  // called as each token is chosen
+  // Speculative decoding by prompt lookup (see Request::lookup_ngram).
+  size_t lookup_ngram = 0;
+  size_t draft_tokens = 4;
 };
 
 struct GenerateResult {
@@ -115,6 +125,8 @@ struct GenerateResult {
   MemoryPlan plan;
   uint64_t peak_ledger_bytes = 0;
   std::string io_method;             // how the model files were read
+  size_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
+  size_t token_passes = 0;           // passes that gave new tokens (tokens per pass = output / this)
 };
 
 struct ScoreResult {
@@ -141,6 +153,8 @@ struct SequenceRequest {
   // result's text is cut before it (needs the tokenizer). Checked
   // incrementally, unlike should_stop.
   std::vector<std::string> stop_strings;
+  size_t lookup_ngram = 0;  // speculative decoding (see Request::lookup_ngram)
+  size_t draft_tokens = 4;
 };
 
 struct SequenceResult {

@@ -49,6 +49,7 @@ Runner register_batch(CLI::App& app) {
     size_t batch_size = 0;
     JobDefaults defaults;
     bool strict = false, quiet = false;
+    SpeculativeOptions spec;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
@@ -70,8 +71,11 @@ Runner register_batch(CLI::App& app) {
   cmd->add_option("--seed", o->defaults.sampling.seed, "Default seed (default 0)");
   cmd->add_flag("--strict", o->strict, "Stop at the first bad input line instead of answering it with an error");
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  add_speculative_options(*cmd, o->spec);
   return [o]() {
-    auto engine = open_engine(o->model);
+    EngineOptions eo = engine_options(o->model);
+    o->spec.apply(eo);
+    auto engine = open_engine(o->model, eo);
     ModelInfo info = engine->info();
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     std::vector<Job> jobs = read_jobs(o->input, o->defaults, tok ? &*tok : nullptr, info.vocab_size,
@@ -117,6 +121,8 @@ Runner register_batch(CLI::App& app) {
       r.max_new_tokens = j.max_new_tokens;
       r.sampling = j.sampling;
       r.stop_strings = j.stop;
+      r.lookup_ngram = o->spec.lookup;
+      r.draft_tokens = o->spec.draft_tokens;
       return r;
     };
     auto done = [&](SequenceResult&& r) {

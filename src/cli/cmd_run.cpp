@@ -17,6 +17,7 @@ Runner register_run(CLI::App& app) {
     int n = 64;
     SamplingParams sampling;
     bool profile = false;
+    SpeculativeOptions spec;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
@@ -32,16 +33,20 @@ Runner register_run(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling (default 0)");
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
+  add_speculative_options(*cmd, o->spec);
   return [o]() {
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
     req.prompt_ids = prompt_ids(o->prompt, tok, o->model.model);
     req.max_new_tokens = o->n;
     req.sampling = o->sampling;
+    req.lookup_ngram = o->spec.lookup;
+    req.draft_tokens = o->spec.draft_tokens;
     // One request: the runtime is planned for exactly its positions.
     EngineOptions eo = engine_options(o->model);
     eo.max_sequences = 1;
     eo.context = int64_t(req.prompt_ids.size()) + o->n;
+    o->spec.apply(eo);
     auto engine = open_engine(o->model, eo);
     const bool json = json_output(o->model);
     bool first = true;
@@ -71,6 +76,8 @@ Runner register_run(CLI::App& app) {
                           {"bytes_read", st.bytes_read},
                           {"resident_bytes_read", st.resident_bytes_read},
                           {"startup_s", st.startup_s}};
+      if (o->spec.on()) j["speculative"] = speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(),
+                                                          r.token_passes);
       if (tok) j["text"] = tok->decode(r.output_ids, /*skip_special=*/true);
       if (o->profile) j["passes"] = passes_json(r.passes);
       std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -85,6 +92,11 @@ Runner register_run(CLI::App& app) {
                      format_bytes(r.plan.streamed_bytes_per_pass).c_str(), format_bytes(r.plan.resident_bytes).c_str(),
                      st.startup_s);
         print_profile(r.passes);
+        if (o->spec.on())
+          std::fprintf(stderr, "speculative: %s\n",
+                       speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(), r.token_passes)
+                           .dump()
+                           .c_str());
       }
     }
     return 0;

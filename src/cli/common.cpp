@@ -119,6 +119,30 @@ std::vector<int32_t> prompt_ids(const PromptOptions& p, const std::optional<Toke
   return encode_prompt(*tok, p.file.empty() ? p.text : read_prompt_file(p.file), p.special_as_text);
 }
 
+void SpeculativeOptions::apply(EngineOptions& e) const {
+  e.draft_tokens = on() ? draft_tokens : 0;
+  e.draft_model = draft_model;
+}
+
+void add_speculative_options(CLI::App& cmd, SpeculativeOptions& s) {
+  cmd.add_option("--lookup", s.lookup,
+                 "Speculative decoding by prompt lookup: draft from earlier occurrences of the last N tokens "
+                 "(0 = off; greedy output is unchanged)")
+      ->check(CLI::Range(0, 16));
+  cmd.add_option("--draft", s.draft_model,
+                 "Speculative decoding with a small model of the same vocabulary (kept resident, drafts greedily; "
+                 "its memory comes out of --max-memory)");
+  cmd.add_option("--draft-tokens", s.draft_tokens, "Tokens drafted per sequence and pass at most (default 4)")
+      ->check(CLI::Range(1, 32));
+}
+
+nlohmann::json speculative_json(size_t drafted, size_t accepted, size_t tokens, size_t passes) {
+  return {{"drafted", drafted},
+          {"accepted", accepted},
+          {"acceptance_rate", drafted ? double(accepted) / double(drafted) : 0.0},
+          {"tokens_per_pass", passes ? double(tokens) / double(passes) : 0.0}};
+}
+
 nlohmann::json plan_json(const MemoryPlan& p) {
   return {{"budget_bytes", p.budget},
           {"min_memory_bytes", p.min_budget},

@@ -57,6 +57,18 @@ std::vector<int32_t> prompt_ids(const PromptOptions& p, const std::optional<Toke
 // "1,345,22" or "1 345 22"; throws UsageError naming the flag.
 std::vector<int32_t> parse_ids(const std::string& text, const char* flag);
 
+// Speculative decoding: --lookup N, --draft MODEL, --draft-tokens K.
+struct SpeculativeOptions {
+  size_t lookup = 0, draft_tokens = 4;
+  std::string draft_model;
+  bool on() const { return lookup || !draft_model.empty(); }
+  // Sets the engine's draft model and the rows it plans for drafts.
+  void apply(EngineOptions& e) const;
+};
+void add_speculative_options(CLI::App& cmd, SpeculativeOptions& s);
+// {"drafted", "accepted", "acceptance_rate", "tokens_per_pass"}.
+nlohmann::json speculative_json(size_t drafted, size_t accepted, size_t tokens, size_t passes);
+
 nlohmann::json plan_json(const MemoryPlan& p);
 nlohmann::json passes_json(const std::vector<PassStats>& passes);
 // Human-readable plan lines, "  resident layers: ..." etc.

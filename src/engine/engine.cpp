@@ -37,9 +37,42 @@ class EngineImpl final : public Engine {
     if (opt_.context > model_.config.max_position_embeddings)
       throw UsageError(fmt::format("context {} (prompt plus new tokens) exceeds the model's context of {} positions",
                                    opt_.context, model_.config.max_position_embeddings));
+    open_draft();
   }
 
   ~EngineImpl() override { shutdown(); }
+
+  // The draft model of speculative decoding: planned fully resident, with a
+  // KV pool for a kept cache per target sequence plus the one being
+  // drafted (so a draft never waits for pages), out of the same budget.
+  void open_draft() {
+    if (opt_.draft_model.empty()) return;
+    if (!opt_.draft_tokens) opt_.draft_tokens = 4;
+    EngineOptions d;
+    d.threads = opt_.threads;
+    d.io = opt_.io;
+    d.kv_type = opt_.kv_type;
+    d.max_sequences = 1;
+    d.context = opt_.context;  // drafts stay within max_new_tokens, so within the context
+    const int64_t ctx = d.context ? d.context : std::min<int64_t>(4096, model_.config.max_position_embeddings);
+    const size_t seqs = (opt_.max_sequences ? opt_.max_sequences : 16) + 2;
+    d.kv_pages = seqs * KvPool::pages_for(ctx, opt_.kv_page_positions);
+    d.kv_page_positions = opt_.kv_page_positions;
+    auto probe = Engine::open(opt_.draft_model, d);
+    if (probe->info().vocab_size != model_.config.vocab_size)
+      throw UsageError(fmt::format("draft_model {} has a vocabulary of {} tokens, the model {}: they must share one",
+                                   opt_.draft_model.string(), probe->info().vocab_size, model_.config.vocab_size));
+    if (opt_.max_memory) {
+      const MemoryPlan all = probe->plan_for(ctx);
+      const uint64_t need = all.total_bytes + (all.units - all.resident_units) * all.slot_bytes;
+      d.max_memory = std::max(need, all.min_budget);
+      if (d.max_memory >= opt_.max_memory)
+        throw UsageError(fmt::format("max_memory {} cannot hold the draft model ({} resident) and the model",
+                                     format_bytes(opt_.max_memory), format_bytes(d.max_memory)));
+      opt_.max_memory -= d.max_memory;
+    }
+    draft_ = Engine::open(opt_.draft_model, d);
+  }
 
   ModelInfo info() const override {
     const ModelConfig& c = model_.config;
@@ -90,6 +123,8 @@ class EngineImpl final : public Engine {
     st->req.max_new_tokens = req.max_new_tokens;
     st->req.sampling = req.sampling;
     st->req.stop_at_eos = req.stop_at_eos;
+    st->req.lookup_ngram = req.lookup_ngram;
+    st->req.draft_tokens = req.draft_tokens;
     if (req.on_token) st->req.on_token = [cb = req.on_token](const TokenEvent& e) { cb(e.id); };
     st->record_passes = true;
     const RequestResult r = a.sched->submit(st).wait();
@@ -103,6 +138,9 @@ class EngineImpl final : public Engine {
     out.plan = to_public(rt.plan, rt.shape, units_.size());
     out.peak_ledger_bytes = rt.ledger.peak();
     out.io_method = rt.io->name();
+    out.drafted_tokens = r.drafted_tokens;
+    out.accepted_tokens = r.accepted_tokens;
+    out.token_passes = r.token_passes;
     return out;
   }
 
@@ -233,6 +271,8 @@ class EngineImpl final : public Engine {
         st->req.sampling = r->sampling;
         st->req.stop_at_eos = r->stop_at_eos;
         st->req.stop_strings = std::move(r->stop_strings);
+        st->req.lookup_ngram = r->lookup_ngram;
+        st->req.draft_tokens = r->draft_tokens;
         st->should_stop = std::move(r->should_stop);
         const uint64_t key = r->key;
         st->on_done = [&, key, w = std::weak_ptr<RequestHandle::State>(st)] {
@@ -367,8 +407,10 @@ class EngineImpl final : public Engine {
     s.context = std::max<int64_t>(context, 1);
     s.sequences = sequences;
     s.max_rows = size_t(std::min<int64_t>(s.context, int64_t(prefill_rows())));
-    s.max_logit_rows = sequences;
-    s.kv_pages = sequences * KvPool::pages_for(s.context, s.page_positions);
+    // A sequence's last token and its drafts all need logits.
+    s.max_logit_rows = sequences * (1 + opt_.draft_tokens);
+    s.max_rows = std::max(s.max_rows, s.max_logit_rows);
+    s.kv_pages = sequences * KvPool::pages_for(s.context + int64_t(opt_.draft_tokens), s.page_positions);
     if (opt_.kv_pages) s.kv_pages = opt_.kv_pages;
     return s;
   }
@@ -457,7 +499,9 @@ class EngineImpl final : public Engine {
     if (!opt_.max_prefill_rows) s = widen_rows(s);
     tokenizer();
     runtime_ = std::make_shared<Runtime>(model_, units_, opt_, s, pool_, io_choice().method);
-    sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(), std::min(s.sequences, s.max_logit_rows));
+    sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(),
+                                         std::min(s.sequences, s.max_logit_rows / (1 + opt_.draft_tokens)),
+                                         draft_.get());
     return {runtime_, sched_};
   }
 
@@ -535,6 +579,7 @@ class EngineImpl final : public Engine {
   std::vector<StreamUnit> units_;
   mutable ThreadPool pool_;
   mutable std::mutex rt_mu_;
+  std::shared_ptr<Engine> draft_;  // before sched_: outlives the loop that drafts with it
   std::shared_ptr<Runtime> runtime_;
   std::shared_ptr<Scheduler> sched_;  // after runtime_: stopped before it goes
   EngineStats retired_;               // counters of runtimes planned again

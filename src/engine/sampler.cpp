@@ -103,20 +103,30 @@ Sampler::Sampler(const SamplingParams& p) : params_(p), rng_(p.seed) {
   if (p.min_p > 0) stages_.push_back(std::make_unique<MinP>(p.min_p));
 }
 
-int32_t Sampler::sample(const float* logits, size_t vocab) {
-  if (params_.temperature <= 0) return argmax(logits, vocab);
+const std::vector<Candidate>& Sampler::distribution(const float* logits, size_t vocab) {
   cand_.resize(vocab);
   for (size_t i = 0; i < vocab; ++i) cand_[i] = {int32_t(i), logits[i], 0};
   std::stable_sort(cand_.begin(), cand_.end(), [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; });
   for (auto& s : stages_) s->apply(cand_);
-  // 53 random bits -> [0, 1): the same stream on every platform.
-  double u = double(rng_() >> 11) * 0x1.0p-53;
+  return cand_;
+}
+
+// 53 random bits -> [0, 1): the same stream on every platform.
+double Sampler::uniform() { return double(rng_() >> 11) * 0x1.0p-53; }
+
+int32_t Sampler::draw(const std::vector<Candidate>& c) {
+  const double u = uniform();
   double cum = 0;
-  for (const auto& c : cand_) {
-    cum += c.p;
-    if (u < cum) return c.id;
+  for (const auto& x : c) {
+    cum += x.p;
+    if (u < cum) return x.id;
   }
-  return cand_.back().id;
+  return c.back().id;
+}
+
+int32_t Sampler::sample(const float* logits, size_t vocab) {
+  if (params_.temperature <= 0) return argmax(logits, vocab);
+  return draw(distribution(logits, vocab));
 }
 
 }  // namespace strata

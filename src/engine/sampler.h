@@ -31,6 +31,16 @@ class Sampler {
   explicit Sampler(const SamplingParams& p);
   int32_t sample(const float* logits, size_t vocab);
 
+  bool greedy() const { return params_.temperature <= 0; }
+  // The distribution sample() draws from (after every stage), as candidates
+  // with p > 0 in descending order; valid until the next call. Not for
+  // greedy samplers.
+  const std::vector<Candidate>& distribution(const float* logits, size_t vocab);
+  // The next number of the seeded stream, in [0, 1).
+  double uniform();
+  // A draw from `c` (probabilities summing to 1) with one uniform().
+  int32_t draw(const std::vector<Candidate>& c);
+
  private:
   SamplingParams params_;
   std::vector<std::unique_ptr<SamplerStage>> stages_;

@@ -7,7 +7,9 @@
 #include <optional>
 
 #include "core/error.h"
+#include "engine/prompt_lookup.h"
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -68,6 +70,9 @@ struct Scheduler::Seq {
   bool started = false, done = false, preempted = false;
   size_t chunk = 0;  // rows in the current pass
   size_t passes = 0, cached = 0;
+  std::vector<int32_t> drafts;  // drafted tokens riding in the current pass
+  std::shared_ptr<CachedSequence> draft_cache;  // the draft model's KV of this sequence
+  size_t drafted = 0, accepted = 0, token_passes = 0;
   Clock::time_point admitted, first_token;
 
   int64_t pending() const { return int64_t(ids.size()) - computed; }
@@ -75,8 +80,9 @@ struct Scheduler::Seq {
 };
 
 Scheduler::Scheduler(const ModelConfig& config, std::shared_ptr<Runtime> runtime, const Tokenizer* tokenizer,
-                     size_t max_running)
+                     size_t max_running, Engine* draft)
     : config_(config), rt_(std::move(runtime)), tok_(tokenizer), max_running_(std::max<size_t>(max_running, 1)),
+      draft_(draft),
       inbox_(std::make_shared<SchedulerInbox>()) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -140,6 +146,8 @@ void Scheduler::add_stats(EngineStats& s) const {
     s.running = m.running;
     s.queued = m.queued;
     s.preemptions += m.preemptions;
+    s.drafted_tokens += m.drafted_tokens;
+    s.accepted_tokens += m.accepted_tokens;
   }
   s.kv_pages_total = rt_->kv->pages_total();
   s.kv_pages_used = rt_->kv->pages_used();
@@ -311,6 +319,7 @@ void Scheduler::run_pass() {
   struct Owner {
     Seq* s;
     int64_t pos;
+    bool draft_row = false;  // verified with the decode row before it
   };
   std::vector<Owner> owners;
   std::vector<Seq*> in_pass;
@@ -320,14 +329,21 @@ void Scheduler::run_pass() {
   for (auto& p : running_) {
     Seq& s = *p;
     if (s.pending() != 1 || !s.generating() || batch.size() >= R || owners.size() >= L) continue;
+    draft(s, std::min(R - batch.size(), L - owners.size()) - 1);
     batch.push_back({s.ids[size_t(s.computed)], s.computed, &s.kv, true});
     owners.push_back({&s, s.computed});
-    s.chunk = 1;
+    for (size_t k = 0; k < s.drafts.size(); ++k) {
+      const int64_t pos = s.computed + 1 + int64_t(k);
+      batch.push_back({s.drafts[k], pos, &s.kv, true});
+      owners.push_back({&s, pos, true});
+    }
+    s.chunk = 1 + s.drafts.size();
     in_pass.push_back(&s);
   }
   for (auto& p : running_) {
     Seq& s = *p;
     if (s.chunk || s.pending() <= 0 || batch.size() >= R) continue;
+    s.drafts.clear();
     size_t take = std::min(size_t(s.pending()), R - batch.size());
     if (s.st->all_logits) take = std::min(take, L - owners.size());
     else if (s.computed + int64_t(take) == int64_t(s.ids.size()) && owners.size() >= L) --take;
@@ -375,6 +391,10 @@ void Scheduler::run_pass() {
     const float* row = logits + i * vocab;
     if (s.st->all_logits) {
       if (s.st->on_logits) s.st->on_logits(owners[i].pos, row);
+    } else if (owners[i].draft_row) {
+      continue;  // taken with its decode row
+    } else if (!s.drafts.empty()) {
+      verify(s, row);  // this row and the drafts' rows after it
     } else if (owners[i].pos + 1 == int64_t(s.ids.size())) {
       sample(s, row);
     }
@@ -389,8 +409,73 @@ void Scheduler::sample(Seq& s, const float* row) {
     finish(s, "length");
     return;
   }
+  ++s.token_passes;
+  append(s, s.sampler->sample(row, size_t(config_.vocab_size)), row);
+}
+
+// Drafts only where they can all be used: within max_new_tokens (the last
+// new token never needs drafts after it), the pass's free rows and the KV
+// pool (a draft that cannot get its page is dropped, never preempts).
+void Scheduler::draft(Seq& s, size_t room) {
+  s.drafts.clear();
+  const Request& r = s.st->req;
+  if (!r.draft_tokens || (!r.lookup_ngram && !draft_)) return;
+  const int64_t left = int64_t(r.max_new_tokens) - int64_t(s.out.size()) - 1;
+  const size_t k = std::min({r.draft_tokens, room, size_t(std::max<int64_t>(left, 0))});
+  if (!k) return;
+  if (r.lookup_ngram) {
+    s.drafts = lookup_draft(s.ids, r.lookup_ngram, k);
+  } else {
+    // Greedy drafts: a deterministic function of the sequence, so the
+    // verification treats them as a point mass and sampled output keeps
+    // the target's distribution. The draft model computes only what its
+    // kept cache of this sequence does not hold.
+    Request d;
+    d.prompt_ids = s.ids;
+    d.max_new_tokens = int(k);
+    d.stop_at_eos = false;
+    d.keep_cache = true;
+    d.prefix = std::move(s.draft_cache);
+    RequestResult res = draft_->submit(std::move(d)).wait();
+    if (res.finish_reason == "error") return;  // no drafts this pass; the target goes on alone
+    s.drafts = std::move(res.output_ids);
+    s.draft_cache = std::move(res.cache);
+  }
+  if (!s.drafts.empty() && !s.kv.reserve(int64_t(s.ids.size() + s.drafts.size()))) s.drafts.clear();
+}
+
+// `rows`: the decode row's logits, then one row per draft. The KV cache
+// keeps the positions whose tokens stand (the decode row's and the accepted
+// drafts'); the rejected drafts' positions are truncated away.
+void Scheduler::verify(Seq& s, const float* rows) {
   const size_t vocab = size_t(config_.vocab_size);
-  const int32_t id = s.sampler->sample(row, vocab);
+  const size_t k = s.drafts.size();
+  const Verdict v = verify_drafts(*s.sampler, rows, vocab, {s.drafts, {}});
+  s.drafted += k;
+  s.accepted += v.accepted;
+  ++s.token_passes;
+  {
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    stats_.drafted_tokens += k;
+    stats_.accepted_tokens += v.accepted;
+  }
+  s.drafts.clear();
+  s.computed -= int64_t(k - v.accepted);
+  for (size_t j = 0; j < v.tokens.size() && !s.done; ++j) {
+    if (int(s.out.size()) >= s.st->req.max_new_tokens) {
+      finish(s, "length");
+      break;
+    }
+    append(s, v.tokens[j], rows + j * vocab);
+  }
+  // A stop inside the accepted drafts: the positions after it do not stand.
+  s.computed = std::min(s.computed, int64_t(s.ids.size()));
+  s.kv.truncate(s.computed);
+}
+
+void Scheduler::append(Seq& s, int32_t id, const float* row) {
+  const Request& r = s.st->req;
+  const size_t vocab = size_t(config_.vocab_size);
   TokenEvent e;
   e.request_id = s.st->id;
   e.id = id;
@@ -495,6 +580,9 @@ void Scheduler::finish(Seq& s, const char* reason, const std::string& error) {
   res.prompt_tokens = s.prompt_len;
   res.cached_prompt_tokens = s.cached;
   res.passes = s.passes;
+  res.drafted_tokens = s.drafted;
+  res.accepted_tokens = s.accepted;
+  res.token_passes = s.token_passes;
   if (s.started) {
     res.queue_s = seconds(s.st->submitted, s.admitted);
     if (!res.output_ids.empty()) {
@@ -512,6 +600,7 @@ void Scheduler::finish(Seq& s, const char* reason, const std::string& error) {
     res.cache = std::make_shared<KeptSequence>(rt_, std::move(s.kv), std::move(ids));
   }
   s.kv.release();
+  s.draft_cache.reset();
   s.st->req.prefix.reset();
   {
     std::lock_guard<std::mutex> lk(stats_mu_);

@@ -24,6 +24,7 @@
 
 #include "engine/runtime.h"
 #include "strata/scheduler.h"
+#include "strata/strata.h"
 
 namespace strata {
 
@@ -69,8 +70,10 @@ class Scheduler {
  public:
   // `runtime` is shared so that kept caches (CachedSequence) can outlive
   // the Engine safely. `tokenizer` may be null (no text, no stop strings).
+  // `draft` (may be null): the small model that drafts for speculative
+  // decoding, an Engine of its own that outlives this scheduler.
   Scheduler(const ModelConfig& config, std::shared_ptr<Runtime> runtime, const Tokenizer* tokenizer,
-            size_t max_running);
+            size_t max_running, Engine* draft = nullptr);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -100,6 +103,11 @@ class Scheduler {
   void run_pass();
   void on_logits_row(Seq& s, int64_t pos, const float* logits);
   void sample(Seq& s, const float* logits);
+  // Speculative decoding: drafts for a decode row (prompt lookup), and the
+  // verification of the pass's rows that followed them.
+  void draft(Seq& s, size_t room);
+  void verify(Seq& s, const float* rows);
+  void append(Seq& s, int32_t id, const float* row);
   void emit_safe(Seq& s);
   void finish(Seq& s, const char* reason, const std::string& error = {});
   void finish_all(const char* reason, const std::string& error);
@@ -109,6 +117,7 @@ class Scheduler {
   std::shared_ptr<Runtime> rt_;
   const Tokenizer* tok_;
   size_t max_running_;
+  Engine* draft_;
   std::shared_ptr<SchedulerInbox> inbox_;
   std::atomic<uint64_t> next_id_{1};
   std::mutex pass_mu_;

@@ -83,6 +83,16 @@ void KvSequence::release() {
   length = 0;
 }
 
+void KvSequence::truncate(int64_t positions) {
+  length = std::min(length, positions);
+  if (!pool_) return;
+  const size_t keep = KvPool::pages_for(positions, pool_->page_positions());
+  if (keep >= pages_.size()) return;
+  std::vector<uint32_t> tail(pages_.begin() + long(keep), pages_.end());
+  pages_.resize(keep);
+  pool_->release(tail);
+}
+
 void KvSequence::copy_from(const KvSequence& from, int64_t n) {
   const size_t P = pool_->page_positions();
   const size_t full = KvPool::pages_for(n, P);

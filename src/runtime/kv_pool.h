@@ -85,6 +85,9 @@ class KvSequence {
   // Makes room for positions 0..positions-1; false when the pool is short.
   bool reserve(int64_t positions);
   void release();
+  // Keeps positions 0..positions-1 and gives whole pages beyond them back
+  // (speculative decoding's rollback of rejected drafts).
+  void truncate(int64_t positions);
   // Copies positions 0..n-1 of `from` (same pool) into this sequence, which
   // must already hold room for them.
   void copy_from(const KvSequence& from, int64_t n);
