@@ -460,7 +460,7 @@ Value list_method(const Value& self, const std::string& name) {
 Value bound_method(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Value::Kind::Str: return str_method(obj, name);
-    case Value::Kind::Dict: return obj.is_namespace ? Value::undefined("") : dict_method(obj, name);
+    case Value::Kind::Dict: return obj.is_namespace || obj.attrs_only ? Value::undefined("") : dict_method(obj, name);
     case Value::Kind::List: return list_method(obj, name);
     default: return Value::undefined("");
   }
