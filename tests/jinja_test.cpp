@@ -138,7 +138,8 @@ TEST(JinjaSemantics, ErrorsLikePythonJinja2) {
       "{{ 'a' < 1 }}", "{{ 1 / 0 }}", "{% set l = [1] %}{{ l.append(2) }}", "{% set d = {} %}{{ d.update({}) }}",
       "{{ raise_exception('custom') }}", "{{ undefined_var|tojson }}", "{% for x in nothing %}{% endfor %}",
       "{{ messages[0]['content'] + 1 }}", "{{ range(200000)|length }}", "{{ x | nosuchfilter }}", "{% if x is nosuchtest %}{% endif %}",
-      "{% for %}", "{{ 'unterminated }}", "{% if true %}", "{% endif %}", "{% include 'x' %}", "{{ ((1) }}",
+      "{% for %}", "{{ 'unterminated }}", "{{ {'k': 'v'}.88888888888888888888888888item/() }}",  // fuzz finding
+ "{% if true %}", "{% endif %}", "{% include 'x' %}", "{{ ((1) }}",
   };
   for (const char* src : failing) EXPECT_THROW(render(src, v), TemplateError) << src;
 }
