@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a libFuzzer target (the safetensors header parser, or the GGUF
-# header parser with STRATA_FUZZ_TARGET=gguf) with clang (ASan + UBSan, the
+# Builds a libFuzzer target (the safetensors header parser, the GGUF
+# header parser with STRATA_FUZZ_TARGET=gguf, or the chat-template Jinja
+# interpreter with STRATA_FUZZ_TARGET=jinja) with clang (ASan + UBSan, the
 # library instrumented for coverage too) and runs it.
 #
 #   scripts/fuzz.sh [SECONDS=180] [extra libFuzzer flags...]
@@ -15,7 +16,7 @@ set -euo pipefail
 SECONDS_TO_RUN=${1:-180}
 shift || true
 TARGET=${STRATA_FUZZ_TARGET:-safetensors}
-case "$TARGET" in safetensors|gguf) ;; *) echo "STRATA_FUZZ_TARGET must be safetensors or gguf" >&2; exit 2 ;; esac
+case "$TARGET" in safetensors|gguf|jinja) ;; *) echo "STRATA_FUZZ_TARGET must be safetensors, gguf or jinja" >&2; exit 2 ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${STRATA_FUZZ_BUILD:-$ROOT/build-fuzz}
 TESTDATA=${STRATA_TESTDATA_DIR:-$ROOT/../shared/testdata}
@@ -37,9 +38,14 @@ else
   BIN=$BUILD/fuzz_${TARGET}_direct
   EXTRA_SRC=()
   [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp")
+  if [ "$TARGET" = jinja ]; then
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" "$ROOT"/src/tokenizer/jinja/*.cpp \
+      "$ROOT/fuzz/fuzz_jinja.cpp" -lfmt -lutf8proc -o "$BIN"
+  else
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
     "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
     -lfmt -o "$BIN"
+  fi
   echo "built $BIN directly"
 fi
 
@@ -82,6 +88,39 @@ with open(dict_path, "w") as f:
     for t in toks:
         f.write('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
 PY
+
+if [ "$TARGET" = jinja ]; then
+  # Seeds: the real chat templates of the test data, and small templates
+  # using each construct; the dictionary holds Jinja's keywords and operators.
+  rm -rf "$SEEDS" && mkdir -p "$SEEDS" "$BUILD/corpus-jinja"
+  cp "$TESTDATA"/chat_templates/*.jinja "$SEEDS"/
+  python3 - "$SEEDS" "$BUILD/jinja.dict" <<'PY'
+import sys
+out, dict_path = sys.argv[1:3]
+small = [
+    "{% for m in messages %}{{ m.role|upper }}: {{ m['content']|trim }}{% if not loop.last %}\n{% endif %}{% endfor %}",
+    "{%- set ns = namespace(a=1) -%}{% set ns.a = ns.a + 1 %}{{ ns.a ~ 'x' * 3 }}{{ [1,2,3][1:] | join(',') }}",
+    "{% macro f(x, y=2) %}{{ x + y }}{{ caller() if caller is defined }}{% endmacro %}{% call f(1) %}c{% endcall %}{{ f(3, y=4) }}",
+    "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | list | tojson(indent=2) }}",
+    "{% if x is defined %}{{ x.y }}{% elif 3 in [1, 2] %}no{% else %}{{ raise_exception('boom') }}{% endif %}",
+    "{{ 'a,b'.split(',') }}{{ {'k': 'v'}.items() | list }}{{ strftime_now('%d %b %Y') }}{{ range(3) | sum }}",
+    "{% raw %}{{ not parsed }}{% endraw %}{# comment #}  {%+ if true +%} x {%- endif %}",
+]
+for i, s in enumerate(small):
+    open(f"{out}/small{i}.jinja", "w").write(s)
+toks = ["{{", "}}", "{%", "%}", "{%-", "-%}", "{#", "#}", "for", "in", "endfor", "if", "elif", "else", "endif",
+        "set", "endset", "macro", "endmacro", "call", "endcall", "filter", "endfilter", "namespace", "loop.index0",
+        "loop.last", "break", "continue", "is defined", "is not none", "|tojson", "|trim", "|join", "|map",
+        "|selectattr", "|items", "|length", "|default", "raise_exception", "messages", "message['content']",
+        "~", "**", "//", "[::-1]", "range(", "caller()", ".split(", ".strip()"]
+with open(dict_path, "w") as f:
+    for t in toks:
+        f.write('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
+PY
+  echo "fuzzing for $SECONDS_TO_RUN s"
+  exec "$BIN" "$BUILD/corpus-jinja" "$SEEDS" -dict="$BUILD/jinja.dict" -max_len=8192 -timeout=10 \
+    -max_total_time="$SECONDS_TO_RUN" -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/" "$@"
+fi
 
 if [ "$TARGET" = gguf ]; then
   # Seeds: small GGUF files with the structure of a converted model (every

@@ -46,7 +46,7 @@ struct ChatTemplateLimits {
   size_t max_output_bytes = size_t{64} << 20;  // also the largest string the template may build
   uint64_t max_loop_iterations = 1'000'000;    // per render
   int max_call_depth = 100;                    // nested macro calls
-  uint64_t max_steps = 50'000'000;             // evaluation steps per render
+  uint64_t max_steps = 10'000'000;             // evaluation steps per render (about a second)
 };
 
 struct ChatTemplateOptions {

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "strata/chat.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata::cli {
@@ -29,7 +30,53 @@ bool read_number(const json& j, const char* key, T* out, std::string& err) {
   return true;
 }
 
-void parse_job(Job& job, const json& j, const JobDefaults& d, const Tokenizer* tok, int64_t vocab, int64_t max_ctx) {
+struct ChatContext {
+  const ChatTemplate* tmpl = nullptr;
+  bool special_everywhere = false;
+  std::vector<int32_t> stop_ids;
+};
+
+// The prompt of a "messages" line. `line` is the line's text, parsed again
+// keeping key order (tool arguments are printed in their given order).
+void chat_prompt(Job& job, const std::string& line, const Tokenizer* tok, const ChatContext& chat) {
+  std::string& err = job.error;
+  if (!chat.tmpl) {
+    err = "'messages' needs a chat template: the model has none (give --chat-template FILE)";
+    return;
+  }
+  if (!tok) {
+    err = "'messages' needs the model's tokenizer.json";
+    return;
+  }
+  nlohmann::ordered_json o = nlohmann::ordered_json::parse(line);
+  ChatInput in;
+  in.messages = o["messages"];
+  if (!in.messages.is_array()) {
+    err = "'messages' must be an array of {\"role\", \"content\"} objects";
+    return;
+  }
+  if (o.contains("tools")) in.tools = o["tools"];
+  if (o.contains("add_generation_prompt")) in.add_generation_prompt = o["add_generation_prompt"].is_boolean() && o["add_generation_prompt"].get<bool>();
+  if (o.contains("vars")) {
+    if (!o["vars"].is_object()) {
+      err = "'vars' must be an object";
+      return;
+    }
+    in.variables = o["vars"];
+  }
+  try {
+    job.prompt_ids = chat.tmpl->encode(
+        in, *tok, chat.special_everywhere ? SpecialTokenParsing::Everywhere : SpecialTokenParsing::TemplateOnly);
+  } catch (const ChatTemplateError& e) {
+    err = e.what();
+    return;
+  }
+  if (job.prompt_ids.empty()) err = "'messages' render to no tokens";
+  job.stop_ids = chat.stop_ids;
+}
+
+void parse_job(Job& job, const json& j, const JobDefaults& d, const Tokenizer* tok, int64_t vocab, int64_t max_ctx,
+               const std::string& line, const ChatContext& chat) {
   std::string& err = job.error;
   if (!j.is_object()) {
     err = "expected a JSON object";
@@ -41,12 +88,15 @@ void parse_job(Job& job, const json& j, const JobDefaults& d, const Tokenizer* t
     return;
   }
   job.id = *id;
-  const bool has_text = j.contains("prompt"), has_ids = j.contains("prompt_ids");
-  if (has_text == has_ids) {
-    err = "give exactly one of 'prompt' (text) and 'prompt_ids'";
+  const bool has_text = j.contains("prompt"), has_ids = j.contains("prompt_ids"), has_msgs = j.contains("messages");
+  if (int(has_text) + int(has_ids) + int(has_msgs) != 1) {
+    err = "give exactly one of 'prompt' (text), 'prompt_ids' and 'messages'";
     return;
   }
-  if (has_ids) {
+  if (has_msgs) {
+    chat_prompt(job, line, tok, chat);
+    if (!err.empty()) return;
+  } else if (has_ids) {
     const json& ids = j["prompt_ids"];
     if (!ids.is_array() || ids.empty()) {
       err = "'prompt_ids' must be a non-empty array of token ids";
@@ -118,7 +168,11 @@ void parse_job(Job& job, const json& j, const JobDefaults& d, const Tokenizer* t
 }  // namespace
 
 std::vector<Job> read_jobs(const std::string& path, const JobDefaults& d, const Tokenizer* tok, int64_t vocab,
-                           int64_t max_ctx) {
+                           int64_t max_ctx, const ChatTemplate* chat_template, bool chat_special_everywhere) {
+  ChatContext chat;
+  chat.tmpl = chat_template;
+  chat.special_everywhere = chat_special_everywhere;
+  if (chat_template && tok) chat.stop_ids = chat_template->stop_token_ids(*tok);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open the input file");
   std::vector<Job> jobs;
@@ -130,7 +184,7 @@ std::vector<Job> read_jobs(const std::string& path, const JobDefaults& d, const 
     Job job;
     job.line = line;
     try {
-      parse_job(job, json::parse(text), d, tok, vocab, max_ctx);
+      parse_job(job, json::parse(text), d, tok, vocab, max_ctx, text, chat);
     } catch (const json::exception& e) {
       job.error = std::string("malformed JSON: ") + e.what();
     }

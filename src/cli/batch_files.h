@@ -16,6 +16,7 @@
 
 namespace strata {
 class Tokenizer;
+class ChatTemplate;
 }
 
 namespace strata::cli {
@@ -32,14 +33,19 @@ struct Job {
   int max_new_tokens = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;
+  std::vector<int32_t> stop_ids;  // a chat template's end-of-turn ids ("messages" lines)
   std::string error;        // non-empty: this line is answered with an error
 };
 
 // Parses every line of `path`. Blank lines are skipped. Lines that cannot
 // run get Job::error set (malformed JSON, missing or duplicate id, bad field,
 // prompt too long for `max_context`, text without a tokenizer...).
+// Lines with "messages" (OpenAI-style, with optional "tools", "vars" and
+// "add_generation_prompt") are formatted with `chat` (null: such lines are
+// errors), their contents tokenized as text, and end at its end-of-turn ids.
 std::vector<Job> read_jobs(const std::string& path, const JobDefaults& defaults, const Tokenizer* tokenizer,
-                           int64_t vocab_size, int64_t max_context);
+                           int64_t vocab_size, int64_t max_context, const ChatTemplate* chat = nullptr,
+                           bool chat_special_everywhere = false);
 
 // Opens the output for appending after checking what it already holds:
 // a torn last line (no newline: the previous run was killed mid-write) is

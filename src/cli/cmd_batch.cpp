@@ -1,11 +1,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "cli/batch_files.h"
+#include "cli/chat_common.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
@@ -50,13 +52,15 @@ Runner register_batch(CLI::App& app) {
     JobDefaults defaults;
     bool strict = false, quiet = false;
     SpeculativeOptions spec;
+    ChatOptions chat;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
       "batch", "Generate for every line of a JSONL file, many sequences per forward pass; resumable");
   add_model_options(*cmd, o->model);
-  cmd->add_option("--input", o->input, "JSONL input: {\"id\", \"prompt\" | \"prompt_ids\", optional max_new_tokens, "
-                                       "temperature, top_p, top_k, min_p, seed, stop}")
+  cmd->add_option("--input", o->input, "JSONL input: {\"id\", \"prompt\" | \"prompt_ids\" | \"messages\" (chat, with "
+                                       "optional tools, vars), optional max_new_tokens, temperature, top_p, top_k, "
+                                       "min_p, seed, stop}")
       ->required();
   cmd->add_option("--output", o->output, "JSONL results, appended; re-running continues where it stopped")->required();
   cmd->add_option("--batch-size", o->batch_size, "Sequences in flight (default: the most the budget allows, up to 64)")
@@ -72,14 +76,21 @@ Runner register_batch(CLI::App& app) {
   cmd->add_flag("--strict", o->strict, "Stop at the first bad input line instead of answering it with an error");
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
   add_speculative_options(*cmd, o->spec);
+  add_chat_options(*cmd, o->chat);
   return [o]() {
     EngineOptions eo = engine_options(o->model);
     o->spec.apply(eo);
     auto engine = open_engine(o->model, eo);
     ModelInfo info = engine->info();
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
+    // "messages" lines need the chat template; a model without one is fine
+    // as long as no line has messages (those lines get an error).
+    std::optional<ChatTemplate> chat;
+    const std::string model = resolve_model_arg(o->model.model);
+    if (!o->chat.chat_template.empty() || ChatTemplate::model_has_template(model))
+      chat.emplace(load_chat_template(model, o->chat));
     std::vector<Job> jobs = read_jobs(o->input, o->defaults, tok ? &*tok : nullptr, info.vocab_size,
-                                      info.max_position_embeddings);
+                                      info.max_position_embeddings, chat ? &*chat : nullptr, o->chat.special_everywhere);
     if (o->strict)
       for (const Job& j : jobs)
         if (!j.error.empty()) throw UsageError(fmt::format("{}:{}: {}", o->input, j.line, j.error));
@@ -123,6 +134,12 @@ Runner register_batch(CLI::App& app) {
       r.stop_strings = j.stop;
       r.lookup_ngram = o->spec.lookup;
       r.draft_tokens = o->spec.draft_tokens;
+      if (!j.stop_ids.empty()) {
+        std::vector<int32_t> stop_ids = j.stop_ids;
+        r.should_stop = [stop_ids](const std::vector<int32_t>& ids) {
+          return !ids.empty() && std::find(stop_ids.begin(), stop_ids.end(), ids.back()) != stop_ids.end();
+        };
+      }
       return r;
     };
     auto done = [&](SequenceResult&& r) {

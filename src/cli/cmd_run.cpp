@@ -3,12 +3,67 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/chat_common.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "tokenizer/stream_decoder.h"
 
 namespace strata::cli {
+
+namespace {
+
+// `strata run MODEL --chat "question" [--system TEXT]`: one assistant turn,
+// formatted with the model's chat template, ended by its end-of-turn token.
+int run_chat(const ModelOptions& mo, const ChatOptions& co, const std::string& question, const std::string& system,
+             int max_new_tokens, const SamplingParams& sampling, bool profile) {
+  std::optional<Tokenizer> tok = load_model_tokenizer(mo.model);
+  if (!tok) throw UsageError(mo.model + ": --chat needs the model's tokenizer.json");
+  ChatTemplate tmpl = load_chat_template(resolve_model_arg(mo.model), co);
+  ChatInput in;
+  if (!system.empty()) in.messages.push_back({{"role", "system"}, {"content", system}});
+  in.messages.push_back({{"role", "user"}, {"content", question}});
+  in.variables = template_variables(co);
+  Request req;
+  req.prompt_ids = tmpl.encode(in, *tok, special_parsing(co));
+  req.stop_ids = tmpl.stop_token_ids(*tok);
+  req.max_new_tokens = max_new_tokens;
+  req.sampling = sampling;
+  EngineOptions eo = engine_options(mo);
+  eo.max_sequences = 1;
+  eo.context = int64_t(req.prompt_ids.size()) + max_new_tokens;
+  auto engine = open_engine(mo, eo);
+  const bool json = json_output(mo);
+  std::optional<StreamDecoder> stream;
+  stream.emplace(*tok, /*skip_special=*/true);
+  if (!json) {
+    req.on_token = [&](const TokenEvent& e) {
+      std::fputs(stream->step(e.id).c_str(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  std::vector<int32_t> prompt = req.prompt_ids;
+  RequestResult r = engine->submit(std::move(req)).wait();
+  if (r.finish_reason == "error") throw Error(r.error);
+  if (json) {
+    nlohmann::json j = {{"prompt_ids", prompt},
+                        {"output_ids", r.output_ids},
+                        {"text", tok->decode(r.output_ids, /*skip_special=*/true)},
+                        {"finish_reason", r.finish_reason},
+                        {"timings", {{"prefill_s", r.prefill_s}, {"decode_s", r.decode_s}}},
+                        {"passes", r.passes}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::fputs(stream->flush().c_str(), stdout);
+    std::printf("\n");
+    std::fprintf(stderr, "[%zu tokens, finish: %s, prompt %zu tokens, prefill %.3f s, decode %.3f s]\n",
+                 r.output_ids.size(), r.finish_reason.c_str(), prompt.size(), r.prefill_s, r.decode_s);
+    if (profile) std::fprintf(stderr, "%zu passes\n", r.passes);
+  }
+  return 0;
+}
+
+}  // namespace
 
 Runner register_run(CLI::App& app) {
   struct Opts {
@@ -18,11 +73,17 @@ Runner register_run(CLI::App& app) {
     SamplingParams sampling;
     bool profile = false;
     SpeculativeOptions spec;
+    std::string chat, system;
+    ChatOptions chat_opts;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
   add_model_options(*cmd, o->model);
   add_prompt_options(*cmd, o->prompt);
+  CLI::Option* chat = cmd->add_option("--chat", o->chat, "A question, formatted with the model's chat template");
+  cmd->add_option("--system", o->system, "With --chat: a system message");
+  add_chat_options(*cmd, o->chat_opts);
+  for (const char* name : {"PROMPT", "--prompt-file", "--prompt-ids"}) chat->excludes(cmd->get_option(name));
   cmd->add_option("-n,--max-new-tokens", o->n, "Tokens to generate at most (default 64)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature; 0 = greedy (default)")
       ->check(CLI::NonNegativeNumber);
@@ -35,6 +96,8 @@ Runner register_run(CLI::App& app) {
   cmd->add_flag("--profile", o->profile, "Print I/O wait, compute and read throughput per forward pass");
   add_speculative_options(*cmd, o->spec);
   return [o]() {
+    if (!o->chat.empty())
+      return run_chat(o->model, o->chat_opts, o->chat, o->system, o->n, o->sampling, o->profile);
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
     req.prompt_ids = prompt_ids(o->prompt, tok, o->model.model);

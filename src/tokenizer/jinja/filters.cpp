@@ -30,7 +30,7 @@ Value get_path(Interpreter& in, const Value& item, const Value& attr, const Valu
     while (true) {
       size_t e = path.find('.', b);
       std::string part = path.substr(b, e == std::string::npos ? std::string::npos : e - b);
-      bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+      bool digits = !part.empty() && part.size() < 19 && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
       v = digits ? in.getitem(v, Value::integer(std::stoll(part))) : in.getitem(v, Value::string(part));
       if (v.is_undefined() && def) return *def;
       if (e == std::string::npos) break;

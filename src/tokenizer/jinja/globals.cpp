@@ -48,6 +48,7 @@ Value g_dict(Interpreter&, CallArgs& a) {
 Value g_namespace(Interpreter& in, CallArgs& a) {
   Value v = g_dict(in, a);
   v.is_namespace = true;
+  in.track_namespace(v.dict);
   return v;
 }
 
@@ -79,7 +80,7 @@ Value g_cycler(Interpreter&, CallArgs& a) {
   }));
   d.set("items", Value::make_list(a.pos));
   Value v = Value::make_dict(std::move(d));
-  v.is_namespace = true;
+  v.attrs_only = true;
   return v;
 }
 

@@ -50,28 +50,66 @@ Str percent_format(const Str& fmt_str, const Value& arg) {
   for (size_t i = 0; i < f.size(); ++i) {
     if (f[i] != '%') continue;
     out.append(fmt_str.substr(lit, i));
-    if (i + 1 >= f.size()) type_error("incomplete format");
-    char c = f[++i];
-    lit = i + 1;
+    // %[flags][width][.precision]conversion, as Python's printf-style formatting.
+    size_t j = i + 1;
+    std::string spec = "%";
+    while (j < f.size() && std::string_view("-+ 0#").find(f[j]) != std::string_view::npos) spec += f[j++];
+    size_t digits = 0;
+    while (j < f.size() && f[j] >= '0' && f[j] <= '9' && digits < 3) spec += f[j++], ++digits;
+    if (j < f.size() && f[j] == '.') {
+      spec += f[j++];
+      digits = 0;
+      while (j < f.size() && f[j] >= '0' && f[j] <= '9' && digits < 3) spec += f[j++], ++digits;
+    }
+    if (j >= f.size()) type_error("incomplete format");
+    char c = f[j];
+    lit = j + 1;
+    i = j;
     if (c == '%') {
       out.append_plain("%");
       continue;
     }
     if (next >= args.size()) type_error("not enough arguments for format string");
     const Value& a = args[next++];
-    if (c == 's') {
-      out.append(to_str(a));
-    } else if (c == 'r') {
-      out.append(Str(repr(a), a.is_str() && a.str.any_tainted()));
-    } else if (c == 'd' || c == 'i') {
-      if (!a.is_number()) type_error(fmt::format("%{} format: a real number is required, not {}", c, type_name(a)));
-      out.append_plain(std::to_string(a.kind == Value::Kind::Float ? static_cast<int64_t>(a.f) : a.as_int()));
-    } else if (c == 'f') {
-      if (!a.is_number()) type_error("%f format: a real number is required");
-      out.append_plain(fmt::format("{:.6f}", a.as_double()));
-    } else {
-      type_error(fmt::format("unsupported format character '{}'", c));
+    if (c == 's' || c == 'r') {
+      Str s = c == 's' ? to_str(a) : Str(repr(a), a.is_str() && a.str.any_tainted());
+      if (spec == "%") {
+        out.append(s);
+      } else {
+        // Width/precision on strings count code points; apply them on a copy.
+        char buf[1100];
+        std::snprintf(buf, sizeof buf, (spec + "s").c_str(), "");
+        size_t pad = std::string_view(buf).size();
+        size_t len = utf8_length(s.s);
+        bool left = spec.find('-') != std::string::npos;
+        std::string padding(pad > len ? pad - len : 0, ' ');
+        if (!left) out.append_plain(padding);
+        out.append(s);
+        if (left) out.append_plain(padding);
+      }
+      continue;
     }
+    if (std::string_view("diouxXeEfFgGc").find(c) == std::string_view::npos)
+      type_error(fmt::format("unsupported format character '{}'", c));
+    if (!a.is_number()) type_error(fmt::format("%{} format: a real number is required, not {}", c, type_name(a)));
+    char buf[1100];
+    if (c == 'd' || c == 'i' || c == 'u') {
+      int64_t v = a.kind == Value::Kind::Float ? static_cast<int64_t>(a.f) : a.as_int();
+      std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(v));
+    } else if (c == 'o' || c == 'x' || c == 'X' || c == 'c') {
+      if (!a.is_int_like()) type_error(fmt::format("%{} format: an integer is required", c));
+      if (c == 'c') {
+        std::snprintf(buf, sizeof buf, "%c", static_cast<char>(a.as_int()));
+      } else {
+        int64_t v = a.as_int();
+        std::string sp = spec + "ll" + c;
+        std::snprintf(buf, sizeof buf, sp.c_str(), static_cast<unsigned long long>(v < 0 ? -v : v));
+        if (v < 0) out.append_plain("-");
+      }
+    } else {
+      std::snprintf(buf, sizeof buf, (spec + c).c_str(), a.as_double());
+    }
+    out.append_plain(buf);
   }
   out.append(fmt_str.substr(lit, f.size()));
   if (next < args.size()) type_error("not all arguments converted during string formatting");
@@ -92,6 +130,10 @@ Interpreter::Interpreter(const Limits& limits, std::optional<std::time_t> now)
   Dict g;
   add_globals(g);
   for (const auto& [k, v] : g.items()) globals_->vars[k] = v;
+}
+
+Interpreter::~Interpreter() {
+  for (auto& d : namespaces_) *d = Dict();
 }
 
 Str Interpreter::render(const NodeList& body, const Dict& vars) {
@@ -237,6 +279,31 @@ void Interpreter::exec_for(const Node& n, Str& out, const std::shared_ptr<Scope>
     return;
   }
   const int64_t len = static_cast<int64_t>(items.size());
+  // One loop object per loop, advanced in place each iteration, as Jinja2's
+  // LoopContext is. Templates cannot add attributes to it (attrs_only), so
+  // the value pointers below stay valid.
+  auto index = std::make_shared<int64_t>(0);
+  Dict loop;
+  for (const char* k : {"index0", "index", "revindex0", "revindex", "first", "last", "length", "depth", "depth0",
+                        "previtem", "nextitem"})
+    loop.set(k, Value::none());
+  loop.set("cycle", Value::function("loop.cycle", [index](Interpreter&, CallArgs& a) -> Value {
+    if (a.pos.empty()) throw TemplateError("no items for cycling given");
+    return a.pos[static_cast<size_t>(*index) % a.pos.size()];
+  }));
+  Value lv = Value::make_dict(std::move(loop));
+  lv.attrs_only = true;
+  Dict& ld = *lv.dict;
+  Value* f[11];
+  {
+    int k = 0;
+    for (const char* key : {"index0", "index", "revindex0", "revindex", "first", "last", "length", "depth", "depth0",
+                            "previtem", "nextitem"})
+      f[k++] = ld.find(key);
+  }
+  *f[6] = Value::integer(len);
+  *f[7] = Value::integer(1);
+  *f[8] = Value::integer(0);
   for (int64_t i = 0; i < len; ++i) {
     count_iterations(1);
     auto s = std::make_shared<Scope>();
@@ -250,25 +317,16 @@ void Interpreter::exec_for(const Node& n, Str& out, const std::shared_ptr<Scope>
         throw TemplateError(fmt::format("cannot unpack {} values into {} loop names", parts.size(), n.targets.size()));
       for (size_t k = 0; k < parts.size(); ++k) s->vars[n.targets[k]] = parts[k];
     }
-    Dict loop;
-    loop.set("index0", Value::integer(i));
-    loop.set("index", Value::integer(i + 1));
-    loop.set("revindex0", Value::integer(len - i - 1));
-    loop.set("revindex", Value::integer(len - i));
-    loop.set("first", Value::boolean(i == 0));
-    loop.set("last", Value::boolean(i == len - 1));
-    loop.set("length", Value::integer(len));
-    loop.set("depth", Value::integer(1));
-    loop.set("depth0", Value::integer(0));
-    loop.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
-    loop.set("nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
-    loop.set("cycle", Value::function("loop.cycle", [i](Interpreter&, CallArgs& a) -> Value {
-      if (a.pos.empty()) throw TemplateError("no items for cycling given");
-      return a.pos[static_cast<size_t>(i) % a.pos.size()];
-    }));
-    Value lv = Value::make_dict(std::move(loop));
-    lv.is_namespace = true;  // attribute access only, no dict methods
-    s->vars["loop"] = std::move(lv);
+    *index = i;
+    *f[0] = Value::integer(i);
+    *f[1] = Value::integer(i + 1);
+    *f[2] = Value::integer(len - i - 1);
+    *f[3] = Value::integer(len - i);
+    *f[4] = Value::boolean(i == 0);
+    *f[5] = Value::boolean(i == len - 1);
+    *f[9] = i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item");
+    *f[10] = i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item");
+    s->vars["loop"] = lv;
     Flow f = exec(n.body, out, s);
     if (f == Flow::Break) break;
   }
@@ -303,12 +361,17 @@ List Interpreter::iterate(const Value& v) {
 
 Value Interpreter::make_macro(const Node& n, const std::shared_ptr<Scope>& scope) {
   const Node* def = &n;
-  std::shared_ptr<Scope> closure = scope;
+  // The scope holds the macro and the macro its scope: the interpreter keeps
+  // the scope alive for the render and the closure only refers to it, so
+  // no reference cycle outlives the render.
+  captured_.push_back(scope);
+  std::weak_ptr<Scope> closure = scope;
   std::string name = n.kind == K::Macro ? n.name : "caller";
   return Value::function(name, [def, closure, name](Interpreter& in, CallArgs& args) -> Value {
     DepthGuard g(in.call_depth_, in.limits_.max_call_depth, "macro calls nested");
     auto s = std::make_shared<Scope>();
-    s->parent = closure;
+    s->parent = closure.lock();
+    if (!s->parent) throw TemplateError("macro called after its render ended");
     List varargs;
     for (size_t i = 0; i < args.pos.size(); ++i) {
       if (i < def->targets.size()) {
@@ -379,12 +442,17 @@ Value Interpreter::getattr(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Value::Kind::Undefined: fail_undefined(obj);
     case Value::Kind::Dict:
-      if (!obj.is_namespace) {
+      if (!obj.is_namespace && !obj.attrs_only) {
         Value m = bound_method(obj, name);
         if (!m.is_undefined()) return m;
       }
       if (const Value* v = obj.dict->find(name)) return *v;
       return Value::undefined(fmt::format("'{} object' has no attribute '{}'", type_name(obj), name));
+    case Value::Kind::List:
+      // groupby's (grouper, list) pairs are named tuples in Jinja2.
+      if (obj.is_tuple && obj.list->size() == 2 && (name == "grouper" || name == "list"))
+        return (*obj.list)[name == "grouper" ? 0 : 1];
+      [[fallthrough]];
     default: {
       Value m = bound_method(obj, name);
       if (!m.is_undefined()) return m;
@@ -398,7 +466,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
   if (obj.is_dict()) {
     if (key.is_str()) {
       if (const Value* v = obj.dict->find(key.str.s)) return *v;
-      if (!obj.is_namespace) {
+      if (!obj.is_namespace && !obj.attrs_only) {
         Value m = bound_method(obj, key.str.s);
         if (!m.is_undefined()) return m;
       }
@@ -423,10 +491,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
       }
       return Value::undefined(fmt::format("'{} object' has no element {}", type_name(obj), key.as_int()));
     }
-    if (key.is_str()) {
-      Value m = bound_method(obj, key.str.s);
-      if (!m.is_undefined()) return m;
-    }
+    if (key.is_str()) return getattr(obj, key.str.s);
     if (key.is_undefined()) fail_undefined(key);
     return Value::undefined(fmt::format("'{} object' has no element {}", type_name(obj), repr(key)));
   }

@@ -22,7 +22,7 @@ struct Limits {
   size_t max_output_bytes = size_t{64} << 20;  // also the largest string or list a template may build
   uint64_t max_loop_iterations = 1'000'000;    // over the whole render
   int max_call_depth = 100;                    // nested macro / caller calls
-  uint64_t max_steps = 50'000'000;             // expression evaluations
+  uint64_t max_steps = 10'000'000;             // expression evaluations (about a second)
 };
 
 struct CallArgs {
@@ -44,6 +44,9 @@ struct Scope {
 class Interpreter {
  public:
   Interpreter(const Limits& limits, std::optional<std::time_t> now);
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
 
   // Renders `body` with `vars` as the template's variables.
   Str render(const NodeList& body, const Dict& vars);
@@ -57,6 +60,9 @@ class Interpreter {
   // Throws when a string or list of `size` bytes/items would pass the limit.
   void check_size(size_t size) const;
   void count_iterations(uint64_t n);
+  // namespace() objects can be made to contain themselves; they are
+  // emptied when the render ends so such cycles do not leak.
+  void track_namespace(const std::shared_ptr<Dict>& d) { namespaces_.push_back(d); }
   // Python's list(v) for a for-loop or a filter (Undefined: empty).
   List iterate(const Value& v);
   std::time_t now() const { return now_; }
@@ -81,6 +87,8 @@ class Interpreter {
   Limits limits_;
   std::time_t now_;
   std::shared_ptr<Scope> globals_;
+  std::vector<std::shared_ptr<Scope>> captured_;  // scopes macros were defined in
+  std::vector<std::shared_ptr<Dict>> namespaces_;
   uint64_t steps_ = 0;
   uint64_t iterations_ = 0;
   int call_depth_ = 0;

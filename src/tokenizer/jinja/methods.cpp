@@ -189,7 +189,7 @@ Str str_format(Interpreter& in, const Str& f, CallArgs& a) {
     Value v;
     if (field.empty()) {
       v = a.get_or(auto_index++, "\x01", Value::undefined("format index out of range"));
-    } else if (std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    } else if (field.size() < 10 && std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       v = a.get_or(static_cast<size_t>(std::stoul(field)), "\x01", Value::undefined("format index out of range"));
     } else {
       v = a.get_or(SIZE_MAX, field, Value::undefined(fmt::format("format key '{}' missing", field)));
@@ -460,7 +460,7 @@ Value list_method(const Value& self, const std::string& name) {
 Value bound_method(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Value::Kind::Str: return str_method(obj, name);
-    case Value::Kind::Dict: return obj.is_namespace ? Value::undefined("") : dict_method(obj, name);
+    case Value::Kind::Dict: return obj.is_namespace || obj.attrs_only ? Value::undefined("") : dict_method(obj, name);
     case Value::Kind::List: return list_method(obj, name);
     default: return Value::undefined("");
   }

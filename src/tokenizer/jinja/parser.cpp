@@ -542,6 +542,7 @@ class Parser {
       if (cur().type == T::Name) {
         n->name = cur().text;
       } else if (cur().type == T::Int) {
+        if (cur().text.size() > 18) fail("index out of range");
         n->kind = K::Item;
         auto key = node(K::Literal);
         key->literal = Value::integer(std::stoll(cur().text));

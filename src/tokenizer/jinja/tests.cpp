@@ -28,7 +28,7 @@ bool t_integer(Interpreter&, const Value& v, CallArgs&) { return v.kind == Value
 bool t_float(Interpreter&, const Value& v, CallArgs&) { return v.kind == Value::Kind::Float; }
 bool t_number(Interpreter&, const Value& v, CallArgs&) { return v.is_number(); }
 bool t_string(Interpreter&, const Value& v, CallArgs&) { return v.is_str(); }
-bool t_mapping(Interpreter&, const Value& v, CallArgs&) { return v.is_dict() && !v.is_namespace; }
+bool t_mapping(Interpreter&, const Value& v, CallArgs&) { return v.is_dict() && !v.is_namespace && !v.attrs_only; }
 // Python's iter() succeeds on str, list, dict and Jinja2's Undefined.
 bool t_iterable(Interpreter&, const Value& v, CallArgs&) {
   return v.is_str() || v.is_list() || v.is_dict() || v.is_undefined();

@@ -76,7 +76,7 @@ const char* type_name(const Value& v) {
     case Value::Kind::Float: return "float";
     case Value::Kind::Str: return "str";
     case Value::Kind::List: return v.is_tuple ? "tuple" : "list";
-    case Value::Kind::Dict: return v.is_namespace ? "Namespace" : "dict";
+    case Value::Kind::Dict: return v.is_namespace ? "Namespace" : v.attrs_only ? "object" : "dict";
     case Value::Kind::Callable: return "function";
   }
   return "object";
@@ -343,7 +343,7 @@ void json_into(const Value& v, const JsonStyle& st, int level, Str& out) {
       return;
     }
     case Value::Kind::Dict: {
-      if (v.is_namespace) break;
+      if (v.is_namespace || v.attrs_only) break;
       if (v.dict->size() == 0) {
         out.append_plain("{}");
         return;

@@ -52,21 +52,7 @@ struct Str {
 struct Value;
 using List = std::vector<Value>;
 
-// Insertion-ordered string-keyed mapping, as Python dicts are.
-class Dict {
- public:
-  Value* find(std::string_view key);
-  const Value* find(std::string_view key) const;
-  void set(const std::string& key, Value v);
-  bool erase(const std::string& key);
-  size_t size() const { return items_.size(); }
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  bool keys_tainted = false;  // the keys came from the caller's variables
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-  std::unordered_map<std::string, size_t> index_;
-};
+class Dict;
 
 class Interpreter;
 struct CallArgs;
@@ -83,6 +69,7 @@ struct Value {
   bool b = false;
   bool is_tuple = false;      // a List that Python would print as a tuple
   bool is_namespace = false;  // a Dict made by namespace(): attributes assignable
+  bool attrs_only = false;    // a Dict standing for an object (loop, cycler): no dict methods, not a mapping
   int64_t i = 0;
   double f = 0;
   Str str;
@@ -127,11 +114,8 @@ struct Value {
     v.is_tuple = tuple;
     return v;
   }
-  static Value make_dict(Dict d = {}) {
-    Value v = of(Kind::Dict);
-    v.dict = std::make_shared<Dict>(std::move(d));
-    return v;
-  }
+  static Value make_dict();
+  static Value make_dict(Dict d);
   static Value function(std::string name, NativeFn fn) {
     Value v = of(Kind::Callable);
     v.fn = std::make_shared<Callable>(Callable{std::move(name), std::move(fn)});
@@ -155,6 +139,29 @@ struct Value {
     return v;
   }
 };
+
+// Insertion-ordered string-keyed mapping, as Python dicts are.
+class Dict {
+ public:
+  Value* find(std::string_view key);
+  const Value* find(std::string_view key) const;
+  void set(const std::string& key, Value v);
+  bool erase(const std::string& key);
+  size_t size() const { return items_.size(); }
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  bool keys_tainted = false;  // the keys came from the caller's variables
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+inline Value Value::make_dict(Dict d) {
+  Value v = of(Kind::Dict);
+  v.dict = std::make_shared<Dict>(std::move(d));
+  return v;
+}
+inline Value Value::make_dict() { return make_dict(Dict{}); }
 
 // Python's type names, for error messages ("'int' object ...").
 const char* type_name(const Value& v);
