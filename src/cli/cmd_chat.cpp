@@ -100,14 +100,14 @@ Runner register_chat(CLI::App& app) {
     // Probe the model's context before planning the engine for it.
     int64_t context = o->context;
     {
-      auto probe = Engine::open(o->model.model, engine_options(o->model));
+      auto probe = open_engine(o->model);
       int64_t max_pos = probe->info().max_position_embeddings;
       if (context == 0) context = std::min<int64_t>(max_pos > 0 ? max_pos : 4096, 8192);
     }
     EngineOptions eo = engine_options(o->model);
     eo.max_sequences = 1;
     eo.context = context;
-    auto engine = Engine::open(o->model.model, eo);
+    auto engine = open_engine(o->model, eo);
 
     nlohmann::ordered_json messages = nlohmann::ordered_json::array();
     std::string system = o->system;
