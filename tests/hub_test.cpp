@@ -312,7 +312,9 @@ TEST_F(Hub, NotFoundErrorsNameWhatIsMissing) {
   // A run on a missing repository says so too (after trying the hub).
   auto run = run_strata({"run", "nobody/nothing", "--prompt-ids", "1"});
   EXPECT_EQ(run.status, 1);
-  EXPECT_NE(run.err.find("not found"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("nobody/nothing: not a local path; as a hub model: repository nobody/nothing not found"),
+            std::string::npos)
+      << run.err;
 }
 
 TEST_F(Hub, OfflineWithAMissingModelFailsFastWithoutARequest) {
