@@ -19,7 +19,7 @@
 #include "hub/http_client.h"
 #include "hub/model_name.h"
 #include "hub/progress_bar.h"
-#include "strata/strata.h"
+#include "core/byte_size.h"
 
 namespace fs = std::filesystem;
 
