@@ -312,7 +312,9 @@ TEST_F(Hub, NotFoundErrorsNameWhatIsMissing) {
   // A run on a missing repository says so too (after trying the hub).
   auto run = run_strata({"run", "nobody/nothing", "--prompt-ids", "1"});
   EXPECT_EQ(run.status, 1);
-  EXPECT_NE(run.err.find("not found"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("nobody/nothing: not a local path; as a hub model: repository nobody/nothing not found"),
+            std::string::npos)
+      << run.err;
 }
 
 TEST_F(Hub, OfflineWithAMissingModelFailsFastWithoutARequest) {
@@ -342,6 +344,37 @@ TEST_F(Hub, UnreachableHubAndFullDiskGiveClearErrors) {
   e = error_of([&] { pull(kRepo, options()); });
   EXPECT_NE(e.find("cannot reach the hub at " + hub.endpoint()), std::string::npos) << e;
   EXPECT_NE(e.find("HF_HUB_OFFLINE=1"), std::string::npos) << e;
+}
+
+TEST_F(Hub, AFullDiskStopsWithAClearMessageAndTheNextRunResumes) {
+  // The partial file of the safetensors is /dev/full: every write fails with ENOSPC.
+  fs::create_directories(repo_dir() / "blobs");
+  fs::path part = repo_dir() / "blobs" / (model_sha() + ".incomplete");
+  fs::create_symlink("/dev/full", part);
+  std::string e = error_of([&] { pull(kRepo, options()); });
+  EXPECT_NE(e.find("disk full while writing " + part.string()), std::string::npos) << e;
+  EXPECT_NE(e.find("run the command again; the download resumes"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(snapshot() / "model.safetensors"));
+  fs::remove(part);
+  pull(kRepo, options());
+  EXPECT_EQ(read_text(snapshot() / "model.safetensors"), content("model.safetensors"));
+}
+
+TEST_F(Hub, BlobsAlreadyInTheCacheAreLinkedNotFetched) {
+  // As huggingface_hub leaves them: named by sha256 (LFS) or git blob sha1.
+  fs::create_directories(repo_dir() / "blobs");
+  std::ofstream(repo_dir() / "blobs" / model_sha(), std::ios::binary) << content("model.safetensors");
+  std::ofstream(repo_dir() / "blobs" / git_sha1(content("config.json")), std::ios::binary) << content("config.json");
+  // By commit hash: no ref is written, the snapshot is that commit.
+  PullResult p = pull(std::string(kRepo) + "@" + commit(), options());
+  EXPECT_EQ(p.snapshot, snapshot());
+  EXPECT_EQ(p.reused_bytes, model_size() + content("config.json").size());
+  EXPECT_EQ(hub.content_requests("model.safetensors"), 0u);
+  EXPECT_EQ(hub.content_requests("config.json"), 0u);
+  EXPECT_EQ(hub.content_requests("tokenizer.json"), 1u);
+  EXPECT_FALSE(fs::exists(repo_dir() / "refs" / commit()));
+  EXPECT_EQ(read_text(snapshot() / "model.safetensors"), content("model.safetensors"));
+  EXPECT_EQ(resolve_model(std::string(kRepo) + "@" + commit(), options()), snapshot());
 }
 
 TEST_F(Hub, FileSelection) {

@@ -14,12 +14,12 @@
 #include <mutex>
 #include <thread>
 
+#include "core/byte_size.h"
 #include "core/error.h"
 #include "hub/digest.h"
 #include "hub/http_client.h"
 #include "hub/model_name.h"
 #include "hub/progress_bar.h"
-#include "strata/strata.h"
 
 namespace fs = std::filesystem;
 

@@ -110,7 +110,14 @@ fs::path resolve_model(const std::string& name_or_path, const HubOptions& option
     throw Error(fmt::format("{}: not a local path, and not in the hub cache ({}); HF_HUB_OFFLINE=1 forbids "
                             "downloading it. Unset HF_HUB_OFFLINE, or run `strata pull {}` while online",
                             name_or_path, root.string(), name_or_path));
-  return pull(name_or_path, options).model;
+  // Say that it was taken as a hub name: it may be a mistyped local path.
+  try {
+    return pull(name_or_path, options).model;
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}: not a local path; as a hub model: {}", name_or_path, e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: not a local path; as a hub model: {}", name_or_path, e.what()));
+  }
 }
 
 PullResult pull(const std::string& name_text, const HubOptions& options) {

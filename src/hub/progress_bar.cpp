@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 namespace strata::hub {
 
@@ -32,8 +33,16 @@ std::string line(const std::string& name, uint64_t size, uint64_t done, uint64_t
 
 }  // namespace
 
+// huggingface_hub's switch for its own bars applies to ours too.
+static bool bars_disabled() {
+  const char* v = std::getenv("HF_HUB_DISABLE_PROGRESS_BARS");
+  if (!v) return false;
+  std::string s(v);
+  return s == "1" || s == "true" || s == "TRUE" || s == "True" || s == "yes" || s == "YES" || s == "on" || s == "ON";
+}
+
 ProgressBar::ProgressBar(bool enabled, uint64_t total, uint64_t already)
-    : enabled_(enabled && isatty(2)), total_(total), done_(already), start_done_(already) {
+    : enabled_(enabled && isatty(2) && !bars_disabled()), total_(total), done_(already), start_done_(already) {
   t0_ = std::chrono::steady_clock::now();
   if (enabled_) thread_ = std::thread([this] { loop(); });
 }

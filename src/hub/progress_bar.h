@@ -1,6 +1,7 @@
 // Download progress on stderr: one line per file in flight (bytes, MB/s,
 // ETA) and a total line, redrawn a few times a second; only when stderr is a
-// terminal (quiet in logs, pipes and tests).
+// terminal (quiet in logs, pipes and tests) and HF_HUB_DISABLE_PROGRESS_BARS
+// is not set.
 #pragma once
 
 #include <atomic>
