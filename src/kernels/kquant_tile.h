@@ -113,16 +113,29 @@ struct alignas(64) DecK {
   float d, dmin;
 };
 
+// Two adjacent 32-byte rows of the decoded block in one store where the
+// reader (the AVX-512 k_isum) loads them as one 64-byte vector: a wide load
+// of data written by two narrow stores cannot be forwarded from the store
+// buffer and waits for them to retire.
+inline void store2(void* p, __m256i lo, __m256i hi) {
+#ifdef __AVX512F__
+  _mm512_store_si512(p, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+#else
+  _mm256_store_si256(static_cast<__m256i*>(p), lo);
+  _mm256_store_si256(static_cast<__m256i*>(p) + 1, hi);
+#endif
+}
+
 // The scales (16 words, group order) as the 8 per-chunk vectors, and the mins.
 inline void set_groups(__m256i sc16, __m256i m16, float d, float dmin, DecK& o) {
   // Chunk t: dword t (words 2t, 2t + 1) everywhere, then word 0 of it in the
   // low 128 bits and word 1 in the high.
   const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
                                         2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-#pragma GCC unroll 8
-  for (int t = 0; t < 8; ++t)
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.scv[t]),
-                       _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(t)), pick));
+#pragma GCC unroll 4
+  for (int t = 0; t < 8; t += 2)
+    store2(o.scv[t], _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(t)), pick),
+           _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(t + 1)), pick));
   _mm256_store_si256(reinterpret_cast<__m256i*>(o.m), m16);
   o.d = d;
   o.dmin = dmin;
@@ -142,7 +155,8 @@ inline void set_groups_k4(const uint8_t* scales, uint16_t d, uint16_t dmin, DecK
              half(d), half(dmin), o);
 }
 
-inline void store_q(DecK& o, size_t t, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(o.q + 32 * t), v); }
+// Chunks t and t + 1 (t even) of the decoded q.
+inline void store_q2(DecK& o, size_t t, __m256i a, __m256i b) { store2(o.q + 32 * t, a, b); }
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m256i srl16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
@@ -169,7 +183,9 @@ struct Q2_KK : KBase<BlockQ2_K> {
     const __m256i three = _mm256_set1_epi8(3);
     for (size_t h = 0; h < 2; ++h) {
       const __m256i v = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) store_q(o, 4 * h + size_t(j), _mm256_and_si256(srl16(v, 2 * j), three));
+      for (int j = 0; j < 4; j += 2)
+        store_q2(o, 4 * h + size_t(j), _mm256_and_si256(srl16(v, 2 * j), three),
+                 _mm256_and_si256(srl16(v, 2 * j + 2), three));
     }
   }
 };
@@ -193,11 +209,12 @@ struct Q3_KK : KBase<BlockQ3_K> {
     const __m256i hm = load32(b.hmask);
     for (size_t h = 0; h < 2; ++h) {
       const __m256i v = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) {
+      auto chunk = [&](int j) {
         const __m256i lo = _mm256_and_si256(srl16(v, 2 * j), three);
         const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(srl16(hm, 4 * int(h) + j), one), 2);
-        store_q(o, 4 * h + size_t(j), _mm256_or_si256(lo, hi));
-      }
+        return _mm256_or_si256(lo, hi);
+      };
+      for (int j = 0; j < 4; j += 2) store_q2(o, 4 * h + size_t(j), chunk(j), chunk(j + 1));
     }
   }
 };
@@ -208,8 +225,7 @@ struct Q4_KK : KBase<BlockQ4_K> {
     const __m256i low = _mm256_set1_epi8(0x0f);
     for (size_t j = 0; j < 4; ++j) {
       const __m256i v = load32(b.qs + 32 * j);
-      store_q(o, 2 * j, _mm256_and_si256(v, low));
-      store_q(o, 2 * j + 1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+      store_q2(o, 2 * j, _mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
     }
   }
 };
@@ -223,8 +239,8 @@ struct Q5_KK : KBase<BlockQ5_K> {
       const __m256i v = load32(b.qs + 32 * j);
       const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j)), one), 4);
       const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j) + 1), one), 4);
-      store_q(o, 2 * j, _mm256_or_si256(_mm256_and_si256(v, low), h0));
-      store_q(o, 2 * j + 1, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
+      store_q2(o, 2 * j, _mm256_or_si256(_mm256_and_si256(v, low), h0),
+               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
     }
   }
 };
@@ -238,10 +254,10 @@ struct Q6_KK : KBase<BlockQ6_K> {
     for (size_t h = 0; h < 2; ++h) {
       const __m256i a = load32(b.ql + 64 * h), c = load32(b.ql + 64 * h + 32), hv = load32(b.qh + 32 * h);
       auto hi = [&](int s) { return _mm256_slli_epi16(_mm256_and_si256(srl16(hv, s), three), 4); };
-      store_q(o, 4 * h + 0, _mm256_or_si256(_mm256_and_si256(a, low), hi(0)));
-      store_q(o, 4 * h + 1, _mm256_or_si256(_mm256_and_si256(c, low), hi(2)));
-      store_q(o, 4 * h + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), hi(4)));
-      store_q(o, 4 * h + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), hi(6)));
+      store_q2(o, 4 * h + 0, _mm256_or_si256(_mm256_and_si256(a, low), hi(0)),
+               _mm256_or_si256(_mm256_and_si256(c, low), hi(2)));
+      store_q2(o, 4 * h + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), hi(4)),
+               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), hi(6)));
     }
   }
 };
