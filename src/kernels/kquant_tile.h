@@ -35,11 +35,13 @@ inline float khsum8(__m256 v) {
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
-// One output's accumulators: a (scale terms), m (min / offset terms, subtracted).
+// One output's accumulators: a (scale terms), m (min / offset terms,
+// subtracted), s (the m * s terms of Q4_1 / Q5_1, one per block).
 struct Acc {
   __m256 a = _mm256_setzero_ps();
   __m256 m = _mm256_setzero_ps();
-  float finish() const { return khsum8(a) - khsum8(m); }
+  float s = 0.0f;
+  float finish() const { return khsum8(a) - khsum8(m) + s; }
 };
 
 // --- 32-element blocks: q as 32 bytes in element order.
@@ -76,8 +78,7 @@ struct Q4_1K {
   static void step(const Dec& w, const A& x, Acc& acc) {
     const __m256i lanes = Isa::dot32(w.q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     acc.a = _mm256_fmadd_ps(_mm256_set1_ps(w.d * half(x.d)), _mm256_cvtepi32_ps(lanes), acc.a);
-    // m * s in lane 0 of the min accumulator (subtracted at the end).
-    acc.m = _mm256_sub_ps(acc.m, _mm256_setr_ps(w.m * half(x.s), 0, 0, 0, 0, 0, 0, 0));
+    acc.s += w.m * half(x.s);
   }
 };
 
@@ -201,8 +202,10 @@ struct Q3_KK : KBase<BlockQ3_K> {
     a[1] = (u[1] & k4) | (((u[2] >> 2) & k2) << 4);
     a[2] = ((u[0] >> 4) & k4) | (((u[2] >> 4) & k2) << 4);
     a[3] = ((u[1] >> 4) & k4) | (((u[2] >> 6) & k2) << 4);
+    // From registers, not through memory: a 16-byte load of four 4-byte
+    // stores would wait for them to retire.
     const __m256i sc = _mm256_sub_epi16(
-        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))), _mm256_set1_epi16(32));
+        _mm256_cvtepu8_epi16(_mm_setr_epi32(int(a[0]), int(a[1]), int(a[2]), int(a[3]))), _mm256_set1_epi16(32));
     const float d = half(b.d);
     set_groups(sc, _mm256_slli_epi16(sc, 2), d, d, o);
     const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
