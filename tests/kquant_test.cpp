@@ -90,6 +90,7 @@ TEST(DTypeTable, RowsDescribeGgmlTypes) {
     EXPECT_TRUE(t.to_float && t.from_float) << t.name;
     if (t.block_elems > 1) {
       EXPECT_EQ(dtype_traits(t.act_type).block_elems, t.block_elems) << t.name;
+      EXPECT_NE(dtype_traits(t.act_type).act_from_float, nullptr) << t.name;
     }
   }
   // ggml ids, elements and bytes per block (ggml.c's type_traits).
@@ -139,7 +140,9 @@ TEST(KQuant, ReferenceDotIsDequantizedDot) {
     const DTypeTraits& tr = dtype_traits(t);
     for (size_t k : {256, 768, 2560}) {
       const std::vector<float> w = random_floats(k, rng), x = random_floats(k, rng, 2.0f);
-      const std::vector<uint8_t> wq = quantize(t, w), xq = quantize(tr.act_type, x);
+      const std::vector<uint8_t> wq = quantize(t, w);
+      std::vector<uint8_t> xq(dtype_bytes(tr.act_type, k));
+      dtype_traits(tr.act_type).act_from_float(x.data(), xq.data(), k);
       const std::vector<float> wd = dequantize(t, wq.data(), k), xd = dequantize(tr.act_type, xq.data(), k);
       double ref = 0, mag = 0;
       for (size_t i = 0; i < k; ++i) {
