@@ -8,8 +8,9 @@
 //   BM_Sgemm          OpenBLAS cblas_sgemm on the same shapes as BM_Gemm.
 //   BM_Gemm           batched matmul n = 16 and 128, m = k = 4096; counters
 //                     GFLOPs and vs_sgemm (ratio to BM_Sgemm, same threads).
-//   BM_MatvecQuant,   the same for Q8_0 / Q4_0 weights (quant.h).
-//   BM_GemmQuant
+//   BM_MatvecQuant,   the same for every block type (Q8_0, Q4_0, Q4_1, Q5_0,
+//   BM_GemmQuant      Q5_1, Q2_K .. Q6_K) through matmul(); dtype is the
+//                     DType value, the label names it.
 //
 // Benchmarks run in registration order, so the reference numbers exist
 // before the ratios are computed. Run: build/bench_kernels (about 30 s).
@@ -27,7 +28,6 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
-#include "kernels/quant.h"
 
 #if STRATA_HAVE_BLAS
 #include <cblas.h>
@@ -226,26 +226,31 @@ void BM_Gemm(benchmark::State& state) {
 
 // --- quantized weights --------------------------------------------------------
 
-const char* quant_name(strata::QuantType t) { return t == strata::QuantType::Q8_0 ? "Q8_0" : "Q4_0"; }
+const int64_t kQuantTypes[] = {int64_t(DType::Q8_0), int64_t(DType::Q4_0), int64_t(DType::Q4_1),
+                               int64_t(DType::Q5_0), int64_t(DType::Q5_1), int64_t(DType::Q2_K),
+                               int64_t(DType::Q3_K), int64_t(DType::Q4_K), int64_t(DType::Q5_K),
+                               int64_t(DType::Q6_K)};
 
-std::vector<uint8_t> make_quant(strata::QuantType t, size_t count) {
-  std::vector<uint8_t> q(strata::quant_bytes(t, count));
-  const size_t chunk = kDim * kDim;  // quantize through a bounded f32 buffer
-  for (size_t off = 0; off < count; off += chunk) {
-    std::vector<float> f = make_floats(std::min(chunk, count - off));
-    uint8_t* dst = q.data() + strata::quant_bytes(t, off);
-    if (t == strata::QuantType::Q8_0) strata::quantize_q8_0(f.data(), f.size(), reinterpret_cast<strata::BlockQ8_0*>(dst));
-    else strata::quantize_q4_0(f.data(), f.size(), reinterpret_cast<strata::BlockQ4_0*>(dst));
-  }
+// count weights of type t: one 256-row strip quantized with the reference
+// quantizer (the K-quant ones are slow), repeated. The kernels' speed does
+// not depend on the values.
+std::vector<uint8_t> make_quant(DType t, size_t count) {
+  const size_t strip = 256 * kDim;
+  const std::vector<float> f = make_floats(strip);
+  std::vector<uint8_t> one(strata::dtype_bytes(t, strip));
+  strata::dtype_traits(t).from_float(f.data(), one.data(), strip);
+  std::vector<uint8_t> q(strata::dtype_bytes(t, count));
+  for (size_t off = 0; off < q.size(); off += one.size())
+    std::memcpy(q.data() + off, one.data(), std::min(one.size(), q.size() - off));
   return q;
 }
 
 void BM_MatvecQuant(benchmark::State& state) {
-  const auto t = strata::QuantType(state.range(0));
+  const auto t = DType(state.range(0));
   const size_t threads = size_t(state.range(1));
-  const size_t bytes = strata::quant_bytes(t, kDim * kDim);
+  const size_t bytes = strata::dtype_bytes(t, kDim * kDim);
   const size_t copies = (kMatvecPoolBytes + bytes - 1) / bytes;
-  static std::map<strata::QuantType, std::vector<uint8_t>> cache;
+  static std::map<DType, std::vector<uint8_t>> cache;
   auto& w = cache[t];
   if (w.empty()) w = make_quant(t, copies * kDim * kDim);
   std::vector<float> x = make_floats(kDim), y(kDim);
@@ -253,34 +258,34 @@ void BM_MatvecQuant(benchmark::State& state) {
   size_t next = 0;
   auto t0 = Clock::now();
   for (auto _ : state) {
-    strata::matmul_quant(x.data(), 1, kDim, w.data() + next * bytes, t, kDim, y.data(), kDim, pool);
+    strata::matmul(x.data(), 1, kDim, w.data() + next * bytes, t, kDim, y.data(), kDim, pool);
     next = (next + 1) % copies;
     benchmark::DoNotOptimize(y.data());
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   double bps = double(bytes) * double(state.iterations()) / secs;
   state.SetBytesProcessed(int64_t(bytes) * state.iterations());
-  state.SetLabel(std::string(quant_name(t)) + " " + strata::kernel_isa());
+  state.SetLabel(std::string(strata::dtype_name(t)) + " " + strata::kernel_isa());
   state.counters["GB/s"] = bps / 1e9;
   if (g_bandwidth.count(threads)) state.counters["frac_bw"] = bps / g_bandwidth[threads];
 }
 
 void BM_GemmQuant(benchmark::State& state) {
-  const auto t = strata::QuantType(state.range(0));
+  const auto t = DType(state.range(0));
   const size_t n = size_t(state.range(1)), threads = size_t(state.range(2));
-  static std::map<strata::QuantType, std::vector<uint8_t>> cache;
+  static std::map<DType, std::vector<uint8_t>> cache;
   auto& w = cache[t];
   if (w.empty()) w = make_quant(t, kDim * kDim);
   std::vector<float> x = make_floats(n * kDim), y(n * kDim);
   strata::ThreadPool* pool = pool_of(threads);
   auto t0 = Clock::now();
   for (auto _ : state) {
-    strata::matmul_quant(x.data(), n, kDim, w.data(), t, kDim, y.data(), kDim, pool);
+    strata::matmul(x.data(), n, kDim, w.data(), t, kDim, y.data(), kDim, pool);
     benchmark::DoNotOptimize(y.data());
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   double flops = 2.0 * double(n) * kDim * kDim * double(state.iterations()) / secs;
-  state.SetLabel(std::string(quant_name(t)) + " " + strata::kernel_isa());
+  state.SetLabel(std::string(strata::dtype_name(t)) + " " + strata::kernel_isa());
   state.counters["GFLOPs"] = flops / 1e9;
   auto ref = g_sgemm_flops.find({n, threads});
   if (ref != g_sgemm_flops.end()) state.counters["vs_sgemm"] = flops / ref->second;
@@ -311,9 +316,18 @@ void gemm_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Gemm)->ArgNames({"dtype", "n", "threads"})->Apply(gemm_args)->UseRealTime()->MinTime(kMinTime)
     ->Unit(benchmark::kMillisecond);
 
-BENCHMARK(BM_MatvecQuant)->ArgNames({"qtype", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseRealTime()
+void matvec_quant_args(benchmark::internal::Benchmark* b) {
+  for (int64_t threads : {1, 2})
+    for (int64_t t : kQuantTypes) b->Args({t, threads});
+}
+BENCHMARK(BM_MatvecQuant)->ArgNames({"dtype", "threads"})->Apply(matvec_quant_args)->UseRealTime()
     ->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GemmQuant)->ArgNames({"qtype", "n", "threads"})->ArgsProduct({{0, 1}, {16, 128}, {1, 2}})->UseRealTime()
+void gemm_quant_args(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {16, 128})
+    for (int64_t threads : {1, 2})
+      for (int64_t t : kQuantTypes) b->Args({t, n, threads});
+}
+BENCHMARK(BM_GemmQuant)->ArgNames({"dtype", "n", "threads"})->Apply(gemm_quant_args)->UseRealTime()
     ->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
 
 }  // namespace

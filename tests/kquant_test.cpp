@@ -90,6 +90,7 @@ TEST(DTypeTable, RowsDescribeGgmlTypes) {
     EXPECT_TRUE(t.to_float && t.from_float) << t.name;
     if (t.block_elems > 1) {
       EXPECT_EQ(dtype_traits(t.act_type).block_elems, t.block_elems) << t.name;
+      EXPECT_NE(dtype_traits(t.act_type).act_from_float, nullptr) << t.name;
     }
   }
   // ggml ids, elements and bytes per block (ggml.c's type_traits).
@@ -139,7 +140,9 @@ TEST(KQuant, ReferenceDotIsDequantizedDot) {
     const DTypeTraits& tr = dtype_traits(t);
     for (size_t k : {256, 768, 2560}) {
       const std::vector<float> w = random_floats(k, rng), x = random_floats(k, rng, 2.0f);
-      const std::vector<uint8_t> wq = quantize(t, w), xq = quantize(tr.act_type, x);
+      const std::vector<uint8_t> wq = quantize(t, w);
+      std::vector<uint8_t> xq(dtype_bytes(tr.act_type, k));
+      dtype_traits(tr.act_type).act_from_float(x.data(), xq.data(), k);
       const std::vector<float> wd = dequantize(t, wq.data(), k), xd = dequantize(tr.act_type, xq.data(), k);
       double ref = 0, mag = 0;
       for (size_t i = 0; i < k; ++i) {
@@ -192,8 +195,8 @@ TEST(KQuantLlamaCpp, FilesDequantizeToTheirF32SourceAndOurQuantizersMatchByteFor
       if (tr->block_elems == 1) continue;
       const GgufTensor* src = f32.find(t.name);
       ASSERT_NE(src, nullptr) << t.name;
-      size_t count = 1;
-      for (uint64_t d : t.ne) count *= size_t(d);
+      // Blocks never cross rows: the first 16 rows are enough to compare.
+      const size_t count = size_t(t.ne[0]) * std::min<size_t>(t.ne.size() > 1 ? size_t(t.ne[1]) : 1, 16);
       std::vector<float> ref(count);
       std::memcpy(ref.data(), f32.data(*src), count * 4);
       const double e = rel_rms(dequantize(tr->type, q.data(t), count), ref);
@@ -288,9 +291,10 @@ TEST(KQuantLlamaCpp, LogitsAgreeWithLlamaCpp) {
 
 // --- SIMD against the reference
 
+// Odd block counts, one block, and a long row (17 / 129 blocks).
 std::vector<size_t> ks_for(DType t) {
-  if (dtype_block_elems(t) == 256) return {256, 512, 768, 1280, 4352};
-  return {32, 96, 160, 224, 4128};
+  if (dtype_block_elems(t) == 256) return {256, 768, 4352};
+  return {32, 96, 4128};
 }
 
 TEST(KQuantIsas, EverySimdPathMatchesReferenceOnAwkwardShapes) {
@@ -300,7 +304,7 @@ TEST(KQuantIsas, EverySimdPathMatchesReferenceOnAwkwardShapes) {
     for (size_t k : ks_for(t))
       for (size_t m : {1, 2, 3, 5, 7, 18})
         for (size_t n : {1, 2, 3, 4, 5, 9, 67}) {
-          if (k > 2000 && (n > 5 || m > 5)) continue;
+          if ((k > 2000 && (n > 5 || m > 5)) || (n == 67 && m > 3)) continue;
           const std::string label =
               std::string(dtype_name(t)) + " k=" + std::to_string(k) + " m=" + std::to_string(m) + " n=" + std::to_string(n);
           const std::vector<float> wf = random_floats(m * k, rng), x = random_floats(n * k, rng, 3.0f);

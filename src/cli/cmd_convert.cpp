@@ -10,6 +10,7 @@
 #include "cli/common.h"
 #include "convert/gguf_convert.h"
 #include "core/byte_size.h"
+#include "convert/quant_recipe.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -24,10 +25,11 @@ Runner register_convert(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("convert", "Write a model directory as a GGUF file (optionally 8-bit or 4-bit)");
   cmd->add_option("MODEL", o->model, "Hugging Face model directory, or ORG/NAME[@REV] on the hub")->required();
   cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
-  cmd->add_option("--compression", o->compression, "8bit (Q8_0), 4bit (Q4_0) or none (the source type)")
+  cmd->add_option("--compression", o->compression, "8bit (--type q8_0), 4bit (--type q4_0) or none (the source type)")
       ->check(CLI::IsMember({"8bit", "4bit", "none"}));
-  cmd->add_option("--type", o->type, "Type of weight matrices")
-      ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16", "f32"}));
+  cmd->add_option("--type", o->type,
+                  "Weight types, as llama-quantize names them: " + quant_recipe_names() +
+                      " (K-quant mixes choose per tensor as llama.cpp does)");
   cmd->add_option("--threads", o->threads, "Threads for quantization (default: all cores)");
   return [o]() {
     o->model = resolve_model_arg(o->model);
@@ -37,9 +39,19 @@ Runner register_convert(CLI::App& app) {
     }
     GgufConvertOptions opt;
     opt.threads = o->threads;
-    if (!o->type.empty()) opt.type = parse_dtype(o->type);
-    else if (o->compression == "4bit") opt.type = DType::Q4_0;
-    else if (o->compression == "none") {
+    if (!o->type.empty()) {
+      const QuantRecipe* r = find_quant_recipe(o->type);
+      if (!r) {
+        std::fprintf(stderr, "strata convert: --type %s: expected one of %s\n", o->type.c_str(),
+                     quant_recipe_names().c_str());
+        return 2;
+      }
+      opt.recipe = std::string(r->name);
+      opt.type = r->base;
+    } else if (o->compression == "4bit") {
+      opt.recipe = "q4_0";
+      opt.type = DType::Q4_0;
+    } else if (o->compression == "none") {
       // The source's own type, as in its config (F32 when unknown).
       opt.type = DType::F32;
       std::FILE* f = std::fopen((std::filesystem::path(o->model) / "config.json").c_str(), "r");
@@ -51,7 +63,10 @@ Runner register_convert(CLI::App& app) {
         if (s.find("\"bfloat16\"") != std::string::npos) opt.type = DType::BF16;
         else if (s.find("\"float16\"") != std::string::npos) opt.type = DType::F16;
       }
-    } else opt.type = DType::Q8_0;  // --compression 8bit, the default
+    } else {  // --compression 8bit, the default
+      opt.recipe = "q8_0";
+      opt.type = DType::Q8_0;
+    }
     const bool tty = isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
     opt.progress = [&](const GgufConvertProgress& p) {
@@ -67,7 +82,7 @@ Runner register_convert(CLI::App& app) {
     GgufConvertReport r = convert_to_gguf(o->model, o->out, opt);
     if (tty) std::fprintf(stderr, "\n");
     for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-    std::printf("wrote %s (%s, %zu tensors, %s%s)\n", o->out.c_str(), std::string(dtype_name(opt.type)).c_str(),
+    std::printf("wrote %s (%s, %zu tensors, %s%s)\n", o->out.c_str(), opt.recipe.empty() ? std::string(dtype_name(opt.type)).c_str() : opt.recipe.c_str(),
                 r.tensors, format_bytes(r.bytes).c_str(), r.tokenizer ? ", with tokenizer" : "");
     return 0;
   };

@@ -15,6 +15,7 @@
 #include "arch/arch.h"
 #include "arch/model_layout.h"
 #include "convert/gguf_tokenizer.h"
+#include "convert/quant_recipe.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "formats/gguf.h"
@@ -36,14 +37,9 @@ struct Plan {
 
 // llama.cpp's LLAMA_FTYPE of a file whose matrices are mostly of type t.
 uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q8_0: return 7;
-    case DType::BF16: return 32;
-  }
-  return 0;
+  std::string name(dtype_name(t));
+  const QuantRecipe* r = find_quant_recipe(name);
+  return r ? r->file_type : 0;
 }
 
 class SourceFiles {
@@ -91,11 +87,11 @@ std::vector<uint64_t> gguf_ne(const TensorInfo& t) {
 }
 
 void write_config_metadata(GgufWriter& w, const ModelConfig& c, const std::string& arch, const std::string& name,
-                           DType type) {
+                           uint32_t file_type, bool quantized) {
   w.add_string("general.architecture", arch);
   w.add_string("general.name", name);
-  w.add_u32("general.file_type", file_type_of(type));
-  if (dtype_is_block(type)) w.add_u32("general.quantization_version", 2);
+  w.add_u32("general.file_type", file_type);
+  if (quantized) w.add_u32("general.quantization_version", 2);
   const std::string a = arch + ".";
   w.add_u32(a + "block_count", uint32_t(c.num_layers));
   w.add_u32(a + "context_length", uint32_t(c.max_position_embeddings));
@@ -146,7 +142,29 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
   // What to write, in file order: the embedding, each layer's tensors
   // contiguously, then the output norm and head.
   std::vector<Plan> plan;
-  auto matrix_type = [&](const TensorInfo& t, bool head) {
+  const QuantRecipe* recipe = nullptr;
+  if (!opt.recipe.empty()) {
+    recipe = find_quant_recipe(opt.recipe);
+    if (!recipe)
+      throw UsageError(fmt::format("unknown quantization type '{}' (expected one of {})", opt.recipe,
+                                   quant_recipe_names()));
+  }
+  auto matrix_type = [&](const TensorInfo& t, bool head, std::string_view gguf_name, int64_t layer) {
+    if (recipe) {
+      RecipeTensor rt;
+      rt.gguf_name = gguf_name;
+      rt.layer = layer;
+      rt.n_layers = c.num_layers;
+      rt.n_gqa = c.num_kv_heads > 0 ? c.num_heads / c.num_kv_heads : 1;
+      rt.cols = t.shape.size() == 2 ? t.shape[1] : t.shape[0];
+      rt.is_output = head;
+      rt.is_matrix = t.shape.size() == 2;
+      rt.source = t.dtype;
+      std::string note;
+      const DType type = recipe_tensor_type(*recipe, rt, &note);
+      if (!note.empty()) report.notes.push_back(t.name + " -> " + note);
+      return type;
+    }
     if (t.shape.size() != 2) return DType::F32;  // norms and biases
     DType want = opt.type;
     if (want == DType::Q4_0 && head) {
@@ -169,13 +187,15 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     if (!n) throw Error("no GGUF name for tensor " + t.name);
     return *n;
   };
-  plan.push_back({m.embed, gguf_name(*m.embed), matrix_type(*m.embed, tied)});
+  const std::string embd = gguf_name(*m.embed);
+  plan.push_back({m.embed, embd, matrix_type(*m.embed, tied, embd, -1)});
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerLayout& L = m.layers[size_t(l)];
     for (size_t i = 0; i < size_t(Role::kCount); ++i) {
       const TensorInfo* t = L.by_role[i];
       if (!t) continue;
-      Plan p{t, gguf_name(*t), matrix_type(*t, false)};
+      Plan p{t, gguf_name(*t), DType::F32};
+      p.type = matrix_type(*t, false, p.gguf_name, l);
       const Role r = Role(i);
       if (interleave && (r == Role::Q || r == Role::QBias)) p.permute_heads = c.num_heads;
       if (interleave && (r == Role::K || r == Role::KBias)) p.permute_heads = c.num_kv_heads;
@@ -184,12 +204,16 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     plan.back().layer_end = true;
   }
   plan.push_back({m.final_norm, gguf_name(*m.final_norm), DType::F32});
-  if (!tied) plan.push_back({m.lm_head, gguf_name(*m.lm_head), matrix_type(*m.lm_head, true)});
+  if (!tied) {
+    const std::string out_name = gguf_name(*m.lm_head);
+    plan.push_back({m.lm_head, out_name, matrix_type(*m.lm_head, true, out_name, -1)});
+  }
 
   GgufWriter w(out, opt.alignment);
   write_config_metadata(w, c, arch, model_dir.filename().empty() ? model_dir.parent_path().filename().string()
                                                                    : model_dir.filename().string(),
-                        opt.type);
+                        recipe ? recipe->file_type : file_type_of(opt.type),
+                        dtype_is_block(recipe ? recipe->base : opt.type));
   if (c.bos_token_id >= 0) w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(c.bos_token_id));
   if (!c.eos_token_ids.empty()) w.add_u32("tokenizer.ggml.eos_token_id", uint32_t(c.eos_token_ids[0]));
   if (std::filesystem::exists(model_dir / "tokenizer.json"))

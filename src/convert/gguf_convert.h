@@ -30,6 +30,9 @@ struct GgufConvertProgress {
 
 struct GgufConvertOptions {
   DType type = DType::Q8_0;  // of 2-D weight matrices; norms and biases stay F32
+  // A llama.cpp-style recipe ("q4_k_m", "q8_0", ...: convert/quant_recipe.h)
+  // choosing each tensor's type; overrides `type` when set.
+  std::string recipe;
   uint64_t alignment = 4096;
   size_t threads = 0;        // 0 = hardware concurrency
   std::function<void(const GgufConvertProgress&)> progress;

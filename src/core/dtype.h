@@ -32,6 +32,10 @@ struct DTypeTraits {
   // llama-quantize's without an importance matrix.
   void (*to_float)(const void* src, float* dst, size_t count);
   void (*from_float)(const float* src, void* dst, size_t count);
+  // For the activation types (Q8_0, Q8_1, Q8_K): how the kernels quantize
+  // x to this type, as ggml's CPU backend does (round half to even; Q8_0's
+  // file quantizer above rounds half away from zero). nullptr otherwise.
+  void (*act_from_float)(const float* src, void* dst, size_t count);
   // The scalar reference dot of one weight row of k elements with one row
   // of activations already in act_type (nullptr for the float types, whose
   // activations stay f32).

@@ -35,11 +35,13 @@ inline float khsum8(__m256 v) {
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
-// One output's accumulators: a (scale terms), m (min / offset terms, subtracted).
+// One output's accumulators: a (scale terms), m (min / offset terms,
+// subtracted), s (the m * s terms of Q4_1 / Q5_1, one per block).
 struct Acc {
   __m256 a = _mm256_setzero_ps();
   __m256 m = _mm256_setzero_ps();
-  float finish() const { return khsum8(a) - khsum8(m); }
+  float s = 0.0f;
+  float finish() const { return khsum8(a) - khsum8(m) + s; }
 };
 
 // --- 32-element blocks: q as 32 bytes in element order.
@@ -76,8 +78,7 @@ struct Q4_1K {
   static void step(const Dec& w, const A& x, Acc& acc) {
     const __m256i lanes = Isa::dot32(w.q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     acc.a = _mm256_fmadd_ps(_mm256_set1_ps(w.d * half(x.d)), _mm256_cvtepi32_ps(lanes), acc.a);
-    // m * s in lane 0 of the min accumulator (subtracted at the end).
-    acc.m = _mm256_sub_ps(acc.m, _mm256_setr_ps(w.m * half(x.s), 0, 0, 0, 0, 0, 0, 0));
+    acc.s += w.m * half(x.s);
   }
 };
 
@@ -113,16 +114,50 @@ struct alignas(64) DecK {
   float d, dmin;
 };
 
-inline void set_groups(const quant::KGroups& g, DecK& o) {
-  for (size_t t = 0; t < 8; ++t)
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.scv[t]),
-                       _mm256_set_m128i(_mm_set1_epi16(g.sc[2 * t + 1]), _mm_set1_epi16(g.sc[2 * t])));
-  std::memcpy(o.m, g.m, sizeof(o.m));
-  o.d = g.d;
-  o.dmin = g.dmin;
+// Two adjacent 32-byte rows of the decoded block in one store where the
+// reader (the AVX-512 k_isum) loads them as one 64-byte vector: a wide load
+// of data written by two narrow stores cannot be forwarded from the store
+// buffer and waits for them to retire.
+inline void store2(void* p, __m256i lo, __m256i hi) {
+#ifdef __AVX512F__
+  _mm512_store_si512(p, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+#else
+  _mm256_store_si256(static_cast<__m256i*>(p), lo);
+  _mm256_store_si256(static_cast<__m256i*>(p) + 1, hi);
+#endif
 }
 
-inline void store_q(DecK& o, size_t t, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(o.q + 32 * t), v); }
+// The scales (16 words, group order) as the 8 per-chunk vectors, and the mins.
+inline void set_groups(__m256i sc16, __m256i m16, float d, float dmin, DecK& o) {
+  // Chunk t: dword t (words 2t, 2t + 1) everywhere, then word 0 of it in the
+  // low 128 bits and word 1 in the high.
+  const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                        2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+#pragma GCC unroll 4
+  for (int t = 0; t < 8; t += 2)
+    store2(o.scv[t], _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(t)), pick),
+           _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(t + 1)), pick));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o.m), m16);
+  o.d = d;
+  o.dmin = dmin;
+}
+
+// Q4_K / Q5_K: the 12 scale bytes to 8 scales and 8 mins of 6 bits (the
+// get_scale_min_k4 packing, unpacked four bytes at a time), each repeated
+// for the two 16-element groups of its 32.
+inline void set_groups_k4(const uint8_t* scales, uint16_t d, uint16_t dmin, DecK& o) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+  const uint32_t sc_lo = u[0] & k6, sc_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  const uint32_t m_lo = u[1] & k6, m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  const __m128i sc8 = _mm_setr_epi32(int(sc_lo), int(sc_hi), 0, 0), m8 = _mm_setr_epi32(int(m_lo), int(m_hi), 0, 0);
+  set_groups(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sc8, sc8)), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
+             half(d), half(dmin), o);
+}
+
+// Chunks t and t + 1 (t even) of the decoded q.
+inline void store_q2(DecK& o, size_t t, __m256i a, __m256i b) { store2(o.q + 32 * t, a, b); }
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m256i srl16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
@@ -143,79 +178,89 @@ struct KBase {
 
 struct Q2_KK : KBase<BlockQ2_K> {
   static void decode(const B& b, Dec& o) {
-    quant::KGroups g;
-    quant::k_groups(b, &g);
-    set_groups(g, o);
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)), low = _mm_set1_epi8(0x0f);
+    set_groups(_mm256_cvtepu8_epi16(_mm_and_si128(s, low)),
+               _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), low)), half(b.d), half(b.dmin), o);
     const __m256i three = _mm256_set1_epi8(3);
     for (size_t h = 0; h < 2; ++h) {
       const __m256i v = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) store_q(o, 4 * h + size_t(j), _mm256_and_si256(srl16(v, 2 * j), three));
+      for (int j = 0; j < 4; j += 2)
+        store_q2(o, 4 * h + size_t(j), _mm256_and_si256(srl16(v, 2 * j), three),
+                 _mm256_and_si256(srl16(v, 2 * j + 2), three));
     }
   }
 };
 
 struct Q3_KK : KBase<BlockQ3_K> {
   static void decode(const B& b, Dec& o) {
-    quant::KGroups g;
-    quant::k_groups(b, &g);
-    set_groups(g, o);
+    // 16 scales of 6 bits: low 4 bits in scales[0..7] (two per byte), high 2
+    // bits in scales[8..11]; value - 32. m = 4 * scale folds the q - 4 offset.
+    uint32_t u[3], a[4];
+    std::memcpy(u, b.scales, 12);
+    constexpr uint32_t k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+    a[0] = (u[0] & k4) | (((u[2] >> 0) & k2) << 4);
+    a[1] = (u[1] & k4) | (((u[2] >> 2) & k2) << 4);
+    a[2] = ((u[0] >> 4) & k4) | (((u[2] >> 4) & k2) << 4);
+    a[3] = ((u[1] >> 4) & k4) | (((u[2] >> 6) & k2) << 4);
+    // From registers, not through memory: a 16-byte load of four 4-byte
+    // stores would wait for them to retire.
+    const __m256i sc = _mm256_sub_epi16(
+        _mm256_cvtepu8_epi16(_mm_setr_epi32(int(a[0]), int(a[1]), int(a[2]), int(a[3]))), _mm256_set1_epi16(32));
+    const float d = half(b.d);
+    set_groups(sc, _mm256_slli_epi16(sc, 2), d, d, o);
     const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     const __m256i hm = load32(b.hmask);
     for (size_t h = 0; h < 2; ++h) {
       const __m256i v = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) {
+      auto chunk = [&](int j) {
         const __m256i lo = _mm256_and_si256(srl16(v, 2 * j), three);
         const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(srl16(hm, 4 * int(h) + j), one), 2);
-        store_q(o, 4 * h + size_t(j), _mm256_or_si256(lo, hi));
-      }
+        return _mm256_or_si256(lo, hi);
+      };
+      for (int j = 0; j < 4; j += 2) store_q2(o, 4 * h + size_t(j), chunk(j), chunk(j + 1));
     }
   }
 };
 
 struct Q4_KK : KBase<BlockQ4_K> {
   static void decode(const B& b, Dec& o) {
-    quant::KGroups g;
-    quant::k_groups(b, &g);
-    set_groups(g, o);
+    set_groups_k4(b.scales, b.d, b.dmin, o);
     const __m256i low = _mm256_set1_epi8(0x0f);
     for (size_t j = 0; j < 4; ++j) {
       const __m256i v = load32(b.qs + 32 * j);
-      store_q(o, 2 * j, _mm256_and_si256(v, low));
-      store_q(o, 2 * j + 1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+      store_q2(o, 2 * j, _mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
     }
   }
 };
 
 struct Q5_KK : KBase<BlockQ5_K> {
   static void decode(const B& b, Dec& o) {
-    quant::KGroups g;
-    quant::k_groups(b, &g);
-    set_groups(g, o);
+    set_groups_k4(b.scales, b.d, b.dmin, o);
     const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
     const __m256i hv = load32(b.qh);
     for (size_t j = 0; j < 4; ++j) {
       const __m256i v = load32(b.qs + 32 * j);
       const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j)), one), 4);
       const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(srl16(hv, 2 * int(j) + 1), one), 4);
-      store_q(o, 2 * j, _mm256_or_si256(_mm256_and_si256(v, low), h0));
-      store_q(o, 2 * j + 1, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
+      store_q2(o, 2 * j, _mm256_or_si256(_mm256_and_si256(v, low), h0),
+               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
     }
   }
 };
 
 struct Q6_KK : KBase<BlockQ6_K> {
   static void decode(const B& b, Dec& o) {
-    quant::KGroups g;
-    quant::k_groups(b, &g);
-    set_groups(g, o);
+    const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const float d = half(b.d);
+    set_groups(sc, _mm256_slli_epi16(sc, 5), d, d, o);  // m = 32 * scale folds the q - 32 offset
     const __m256i low = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
     for (size_t h = 0; h < 2; ++h) {
       const __m256i a = load32(b.ql + 64 * h), c = load32(b.ql + 64 * h + 32), hv = load32(b.qh + 32 * h);
       auto hi = [&](int s) { return _mm256_slli_epi16(_mm256_and_si256(srl16(hv, s), three), 4); };
-      store_q(o, 4 * h + 0, _mm256_or_si256(_mm256_and_si256(a, low), hi(0)));
-      store_q(o, 4 * h + 1, _mm256_or_si256(_mm256_and_si256(c, low), hi(2)));
-      store_q(o, 4 * h + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), hi(4)));
-      store_q(o, 4 * h + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), hi(6)));
+      store_q2(o, 4 * h + 0, _mm256_or_si256(_mm256_and_si256(a, low), hi(0)),
+               _mm256_or_si256(_mm256_and_si256(c, low), hi(2)));
+      store_q2(o, 4 * h + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), hi(4)),
+               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), hi(6)));
     }
   }
 };

@@ -1,4 +1,4 @@
-// Q8_0 / Q4_0 quantization, the scalar reference matmul and the dispatch to
+// Q8_0 activation quantization, the scalar Q8_0 / Q4_0 gemm and the dispatch to
 // the per-ISA quantized kernels. Compiled for baseline x86-64.
 #include "kernels/quant.h"
 
@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/quant_ref.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/quant_isa.h"
@@ -66,23 +67,9 @@ void gemm_scalar_q(const float* x, size_t n, size_t k, const void* w, size_t j0,
 
 }  // namespace
 
-void dequant_q8_0(const void* src, size_t count, float* dst) {
-  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
-  for (size_t i = 0; i < count; ++i) dst[i] = f16_to_f32(b[i / kQuantBlock].d) * float(b[i / kQuantBlock].qs[i % kQuantBlock]);
-}
-
-void dequant_q4_0(const void* src, size_t count, float* dst) {
-  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(src);
-  constexpr size_t kHalf = kQuantBlock / 2;
-  for (size_t blk = 0; blk < count / kQuantBlock; ++blk) {
-    const float d = f16_to_f32(b[blk].d);
-    float* o = dst + blk * kQuantBlock;
-    for (size_t i = 0; i < kHalf; ++i) {
-      o[i] = d * float(int(b[blk].qs[i] & 0x0f) - 8);
-      o[i + kHalf] = d * float(int(b[blk].qs[i] >> 4) - 8);
-    }
-  }
-}
+// The table rows' conversions are the core reference ones.
+void dequant_q8_0(const void* src, size_t count, float* dst) { quant::dequantize_q8_0(src, dst, count); }
+void dequant_q4_0(const void* src, size_t count, float* dst) { quant::dequantize_q4_0(src, dst, count); }
 
 void gemm_q8_0_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y, size_t ldy) {
   gemm_scalar_q<BlockQ8_0>(x, n, k, w, j0, j1, y, ldy);
@@ -127,29 +114,13 @@ void quantize_q8_0(const float* src, size_t count, BlockQ8_0* dst) {
 }
 
 void quantize_q8_0_weights(const float* src, size_t count, BlockQ8_0* dst) {
-  quantize_q8_0_with(src, count, dst, [](float v) { return std::round(v); });
+  kernels::check_k(count);
+  quant::quantize_q8_0_ref(src, dst, count);
 }
 
 void quantize_q4_0(const float* src, size_t count, BlockQ4_0* dst) {
   kernels::check_k(count);
-  constexpr size_t kHalf = kQuantBlock / 2;
-  for (size_t b = 0; b < count / kQuantBlock; ++b) {
-    const float* x = src + b * kQuantBlock;
-    float amax = 0.0f, max = 0.0f;  // the value of largest magnitude, with its sign
-    for (size_t i = 0; i < kQuantBlock; ++i)
-      if (amax < std::fabs(x[i])) {
-        amax = std::fabs(x[i]);
-        max = x[i];
-      }
-    const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    dst[b].d = f32_to_f16(d);
-    for (size_t i = 0; i < kHalf; ++i) {
-      const int q0 = std::min(15, int(int8_t(x[i] * id + 8.5f)));
-      const int q1 = std::min(15, int(int8_t(x[i + kHalf] * id + 8.5f)));
-      dst[b].qs[i] = uint8_t(q0 | (q1 << 4));
-    }
-  }
+  quant::quantize_q4_0_ref(src, dst, count);
 }
 
 // The QuantType entry points are the DType rows of the one matmul table.
