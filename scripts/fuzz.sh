@@ -127,7 +127,8 @@ for p in sorted(glob.glob(os.environ.get("STRATA_TESTDATA_DIR", "") + "/gguf/syn
 toks = ["GGUF", "general.architecture", "general.alignment", "llama", "qwen2", "qwen3", ".block_count",
         "token_embd.weight", "blk.0.", "output.weight", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x10\x00\x00"]
 with open(dict_path, "w") as f:
-    for t in toks: f.write('"' + t + '"\n')
+    for t in toks:  # libFuzzer dictionaries escape other bytes as \xNN
+        f.write('"' + "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "\\x%02X" % ord(c) for c in t) + '"\n')
 PY
   echo "fuzzing for $SECONDS_TO_RUN s"
   exec "$BIN" "$BUILD/corpus-gguf" "$SEEDS" -dict="$BUILD/gguf.dict" -max_len=16384 \
