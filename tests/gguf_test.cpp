@@ -15,6 +15,7 @@
 
 #include "arch/model_layout.h"
 #include "convert/gguf_convert.h"
+#include "formats/gguf_writer.h"
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "test_util.h"
@@ -194,6 +195,33 @@ TEST(Gguf, NameMappingRoundTrips) {
   EXPECT_FALSE(gguf_to_hf_name(qwen3(), "rope_freqs.weight"));
 }
 
+// The data section ends padded to the alignment after the last tensor, as
+// llama.cpp's gguf reader expects (it reads whole aligned blocks).
+TEST(Gguf, WriterPadsTheDataSectionAfterTheLastTensor) {
+  TempDir tmp;
+  for (uint64_t align : {32u, 4096u}) {
+    const auto p = tmp / ("a" + std::to_string(align) + ".gguf");
+    GgufWriter w(p, align);
+    w.add_string("general.architecture", "llama");
+    std::vector<float> a(40, 1.0f), b(3, 2.0f);  // 160 and 12 bytes, neither aligned
+    w.add_tensor("a", DType::F32, {40});
+    w.add_tensor("b", DType::F32, {3});
+    w.begin_data();
+    w.write(a.data(), a.size() * 4);
+    w.end_tensor();
+    w.write(b.data(), b.size() * 4);
+    w.end_tensor();
+    w.finish();
+    const GgufFile g = read_gguf(p);
+    const uint64_t size = std::filesystem::file_size(p);
+    EXPECT_EQ(size % align, 0u) << align;
+    EXPECT_EQ(size, g.header.data_start + (160 + align - 1) / align * align + align) << align;
+  }
+  // llama.cpp's own files have the same structure.
+  const auto ref = test::testdata() / "gguf" / "stories260K-llamacpp-f32.gguf";
+  EXPECT_EQ(std::filesystem::file_size(ref) % read_gguf(ref).header.alignment, 0u);
+}
+
 TEST(Gguf, EveryTruncationLoadsOrFails) {
   const std::string full = build(tiny());
   for (size_t len = 0; len < full.size(); ++len) {
@@ -232,7 +260,14 @@ TEST(Gguf, ConvertedModelCorruptionsLoadOrFail) {
     if (HasFailure()) return;
   }
   // Truncated files on disk, through open_model_layout (the path the engine uses).
-  for (size_t len : {size_t(0), size_t(3), size_t(24), header / 2, header, header + 4096, full.size() - 1}) {
+  // The last tensor's end: only the final padding follows it, and a file
+  // without that padding (as strata wrote before) still loads.
+  uint64_t data_end = 0;
+  for (const auto& t : g.header.infos) data_end = std::max(data_end, t.offset + t.nbytes);
+  ASSERT_GT(full.size(), data_end);
+  std::ofstream(tmp / "unpadded.gguf", std::ios::binary).write(full.data(), std::streamsize(data_end));
+  EXPECT_NO_THROW(open_model_layout(tmp / "unpadded.gguf"));
+  for (size_t len : {size_t(0), size_t(3), size_t(24), header / 2, header, header + 4096, size_t(data_end - 1)}) {
     std::ofstream(tmp / "t.gguf", std::ios::binary).write(full.data(), std::streamsize(len));
     try {
       open_model_layout(tmp / "t.gguf");

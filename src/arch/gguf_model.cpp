@@ -132,10 +132,21 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name) {
   };
   if (auto bos = token_id("tokenizer.ggml.bos_token_id")) c.bos_token_id = *bos;
   // End of generation: eos, eot (end of turn) and eom, as llama.cpp's EOG set.
+  auto add_eog = [&](int32_t id) {
+    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) == c.eos_token_ids.end())
+      c.eos_token_ids.push_back(id);
+  };
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"})
-    if (auto id = token_id(key))
-      if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), *id) == c.eos_token_ids.end())
-        c.eos_token_ids.push_back(*id);
+    if (auto id = token_id(key)) add_eog(*id);
+  // llama.cpp also ends generation at tokens it recognizes by their text
+  // (llama-vocab.cpp's EOG list), whatever the ids above say.
+  if (const GgufValue* toks = h.find("tokenizer.ggml.tokens"))
+    for (size_t i = 0; i < toks->strs.size(); ++i) {
+      const std::string& t = toks->strs[i];
+      if (t == "<|eot_id|>" || t == "<|im_end|>" || t == "<|end|>" || t == "<end_of_turn>" || t == "<|endoftext|>" ||
+          t == "<|eom_id|>" || t == "<EOT>" || t == "_<EOT>")
+        add_eog(int32_t(i));
+    }
   return c;
 }
 
