@@ -36,10 +36,16 @@ else
   [ -z "${STRATA_FUZZ_DIRECT:-}" ] && echo "CMake build failed (see $BUILD/cmake.log); compiling the parser directly" >&2
   BIN=$BUILD/fuzz_${TARGET}_direct
   EXTRA_SRC=()
-  [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp")
+  EXTRA_LIBS=()
+  if [ "$TARGET" = gguf ]; then
+    # The parser, the architecture mapping and the tokenizer built from the metadata.
+    EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp"
+               "$ROOT"/src/tokenizer/*.cpp)
+    EXTRA_LIBS=(-lpcre2-8 -lutf8proc)
+  fi
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
     "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
-    -lfmt -o "$BIN"
+    -lfmt "${EXTRA_LIBS[@]}" -o "$BIN"
   echo "built $BIN directly"
 fi
 

@@ -6,6 +6,7 @@
 #include "arch/gguf_model.h"
 #include "formats/gguf.h"
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <fstream>
@@ -221,6 +222,47 @@ TEST(Gguf, WriterPadsTheDataSectionAfterTheLastTensor) {
   // llama.cpp's own files have the same structure.
   const auto ref = test::testdata() / "gguf" / "stories260K-llamacpp-f32.gguf";
   EXPECT_EQ(std::filesystem::file_size(ref) % read_gguf(ref).header.alignment, 0u);
+}
+
+// llama.cpp writes Llama 3 RoPE scaling only as rope_freqs.weight (one
+// divisor per frequency): the parameters are recovered from it and must
+// reproduce it; other factors are refused.
+TEST(Gguf, RopeFreqsTensorGivesLlama3Scaling) {
+  FileSpec f = tiny();  // head_dim 16: 8 frequencies
+  f.kv.push_back(kv_u32("llama.rope.scaling.original_context_length", 32));
+  f.tensors.push_back({"rope_freqs.weight", {8}, 0, f.data_bytes});
+  f.data_bytes += 32;
+  const std::string bytes = build(f);
+  GgufHeader h = parse_gguf_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t");
+  EXPECT_THROW(gguf_model_config(h, "t"), Error);  // the data is needed
+  // The factors as llama.cpp's converter computes them: factor 8, low 1, high 4, context 32.
+  std::vector<float> freqs;
+  const double pi = 3.14159265358979323846;
+  for (int i = 0; i < 8; ++i) {
+    const double wavelen = 2 * pi * std::pow(10000.0, 2.0 * i / 16);
+    if (wavelen < 32.0 / 4) freqs.push_back(1.0f);
+    else if (wavelen > 32.0 / 1) freqs.push_back(8.0f);
+    else {
+      const double smooth = (32 / wavelen - 1) / (4 - 1);
+      freqs.push_back(float(1 / ((1 - smooth) / 8 + smooth)));
+    }
+  }
+  ASSERT_EQ(freqs.front(), 1.0f);
+  ASSERT_EQ(freqs.back(), 8.0f);
+  const ModelConfig c = gguf_model_config(h, "t", &freqs);
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::Llama3);
+  EXPECT_EQ(c.rope_scaling.factor, 8.0);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 32);
+  // strata's RoPE then divides each base frequency by the file's factor.
+  ModelConfig plain = c;
+  plain.rope_scaling = RopeScaling{};
+  const std::vector<float> base = rope_inv_freq(plain), scaled = rope_inv_freq(c);
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(scaled[i], base[i] / freqs[i], 1e-6 * base[i]) << i;
+  std::vector<float> other = freqs;
+  other[4] *= 1.1f;
+  EXPECT_THROW(gguf_model_config(h, "t", &other), Error);
+  std::vector<float> short_freqs(3, 1.0f);
+  EXPECT_THROW(gguf_model_config(h, "t", &short_freqs), Error);
 }
 
 TEST(Gguf, EveryTruncationLoadsOrFails) {
