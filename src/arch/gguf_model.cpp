@@ -6,9 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <vector>
 #include <optional>
-#include <set>
+#include <vector>
 
 #include "core/error.h"
 
