@@ -37,14 +37,20 @@ else
   [ -z "${STRATA_FUZZ_DIRECT:-}" ] && echo "CMake build failed (see $BUILD/cmake.log); compiling the parser directly" >&2
   BIN=$BUILD/fuzz_${TARGET}_direct
   EXTRA_SRC=()
-  [ "$TARGET" = gguf ] && EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp")
+  EXTRA_LIBS=()
+  if [ "$TARGET" = gguf ]; then
+    # The parser, the architecture mapping and the tokenizer built from the metadata.
+    EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp"
+               "$ROOT"/src/tokenizer/*.cpp)
+    EXTRA_LIBS=(-lpcre2-8 -lutf8proc)
+  fi
   if [ "$TARGET" = jinja ]; then
     "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" "$ROOT"/src/tokenizer/jinja/*.cpp \
       "$ROOT/fuzz/fuzz_jinja.cpp" -lfmt -lutf8proc -o "$BIN"
   else
-  "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
-    "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
-    -lfmt -o "$BIN"
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
+      "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
+      -lfmt "${EXTRA_LIBS[@]}" -o "$BIN"
   fi
   echo "built $BIN directly"
 fi
@@ -166,7 +172,8 @@ for p in sorted(glob.glob(os.environ.get("STRATA_TESTDATA_DIR", "") + "/gguf/syn
 toks = ["GGUF", "general.architecture", "general.alignment", "llama", "qwen2", "qwen3", ".block_count",
         "token_embd.weight", "blk.0.", "output.weight", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x10\x00\x00"]
 with open(dict_path, "w") as f:
-    for t in toks: f.write('"' + t + '"\n')
+    for t in toks:  # libFuzzer dictionaries escape other bytes as \xNN
+        f.write('"' + "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "\\x%02X" % ord(c) for c in t) + '"\n')
 PY
   echo "fuzzing for $SECONDS_TO_RUN s"
   exec "$BIN" "$BUILD/corpus-gguf" "$SEEDS" -dict="$BUILD/gguf.dict" -max_len=16384 \

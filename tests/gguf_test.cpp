@@ -6,7 +6,9 @@
 #include "arch/gguf_model.h"
 #include "formats/gguf.h"
 
+#include <cmath>
 #include <cstring>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 
 #include "arch/model_layout.h"
 #include "convert/gguf_convert.h"
+#include "formats/gguf_writer.h"
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "test_util.h"
@@ -194,6 +197,74 @@ TEST(Gguf, NameMappingRoundTrips) {
   EXPECT_FALSE(gguf_to_hf_name(qwen3(), "rope_freqs.weight"));
 }
 
+// The data section ends padded to the alignment after the last tensor, as
+// llama.cpp's gguf reader expects (it reads whole aligned blocks).
+TEST(Gguf, WriterPadsTheDataSectionAfterTheLastTensor) {
+  TempDir tmp;
+  for (uint64_t align : {32u, 4096u}) {
+    const auto p = tmp / ("a" + std::to_string(align) + ".gguf");
+    GgufWriter w(p, align);
+    w.add_string("general.architecture", "llama");
+    std::vector<float> a(40, 1.0f), b(3, 2.0f);  // 160 and 12 bytes, neither aligned
+    w.add_tensor("a", DType::F32, {40});
+    w.add_tensor("b", DType::F32, {3});
+    w.begin_data();
+    w.write(a.data(), a.size() * 4);
+    w.end_tensor();
+    w.write(b.data(), b.size() * 4);
+    w.end_tensor();
+    w.finish();
+    const GgufFile g = read_gguf(p);
+    const uint64_t size = std::filesystem::file_size(p);
+    EXPECT_EQ(size % align, 0u) << align;
+    EXPECT_EQ(size, g.header.data_start + (160 + align - 1) / align * align + align) << align;
+  }
+  // llama.cpp's own files have the same structure.
+  const auto ref = test::testdata() / "gguf" / "stories260K-llamacpp-f32.gguf";
+  EXPECT_EQ(std::filesystem::file_size(ref) % read_gguf(ref).header.alignment, 0u);
+}
+
+// llama.cpp writes Llama 3 RoPE scaling only as rope_freqs.weight (one
+// divisor per frequency): the parameters are recovered from it and must
+// reproduce it; other factors are refused.
+TEST(Gguf, RopeFreqsTensorGivesLlama3Scaling) {
+  FileSpec f = tiny();  // head_dim 16: 8 frequencies
+  f.kv.push_back(kv_u32("llama.rope.scaling.original_context_length", 32));
+  f.tensors.push_back({"rope_freqs.weight", {8}, 0, f.data_bytes});
+  f.data_bytes += 32;
+  const std::string bytes = build(f);
+  GgufHeader h = parse_gguf_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t");
+  EXPECT_THROW(gguf_model_config(h, "t"), Error);  // the data is needed
+  // The factors as llama.cpp's converter computes them: factor 8, low 1, high 4, context 32.
+  std::vector<float> freqs;
+  const double pi = 3.14159265358979323846;
+  for (int i = 0; i < 8; ++i) {
+    const double wavelen = 2 * pi * std::pow(10000.0, 2.0 * i / 16);
+    if (wavelen < 32.0 / 4) freqs.push_back(1.0f);
+    else if (wavelen > 32.0 / 1) freqs.push_back(8.0f);
+    else {
+      const double smooth = (32 / wavelen - 1) / (4 - 1);
+      freqs.push_back(float(1 / ((1 - smooth) / 8 + smooth)));
+    }
+  }
+  ASSERT_EQ(freqs.front(), 1.0f);
+  ASSERT_EQ(freqs.back(), 8.0f);
+  const ModelConfig c = gguf_model_config(h, "t", &freqs);
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::Llama3);
+  EXPECT_EQ(c.rope_scaling.factor, 8.0);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 32);
+  // strata's RoPE then divides each base frequency by the file's factor.
+  ModelConfig plain = c;
+  plain.rope_scaling = RopeScaling{};
+  const std::vector<float> base = rope_inv_freq(plain), scaled = rope_inv_freq(c);
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(scaled[i], base[i] / freqs[i], 1e-6 * base[i]) << i;
+  std::vector<float> other = freqs;
+  other[4] *= 1.1f;
+  EXPECT_THROW(gguf_model_config(h, "t", &other), Error);
+  std::vector<float> short_freqs(3, 1.0f);
+  EXPECT_THROW(gguf_model_config(h, "t", &short_freqs), Error);
+}
+
 TEST(Gguf, EveryTruncationLoadsOrFails) {
   const std::string full = build(tiny());
   for (size_t len = 0; len < full.size(); ++len) {
@@ -232,7 +303,14 @@ TEST(Gguf, ConvertedModelCorruptionsLoadOrFail) {
     if (HasFailure()) return;
   }
   // Truncated files on disk, through open_model_layout (the path the engine uses).
-  for (size_t len : {size_t(0), size_t(3), size_t(24), header / 2, header, header + 4096, full.size() - 1}) {
+  // The last tensor's end: only the final padding follows it, and a file
+  // without that padding (as strata wrote before) still loads.
+  uint64_t data_end = 0;
+  for (const auto& t : g.header.infos) data_end = std::max(data_end, t.offset + t.nbytes);
+  ASSERT_GT(full.size(), data_end);
+  std::ofstream(tmp / "unpadded.gguf", std::ios::binary).write(full.data(), std::streamsize(data_end));
+  EXPECT_NO_THROW(open_model_layout(tmp / "unpadded.gguf"));
+  for (size_t len : {size_t(0), size_t(3), size_t(24), header / 2, header, header + 4096, size_t(data_end - 1)}) {
     std::ofstream(tmp / "t.gguf", std::ios::binary).write(full.data(), std::streamsize(len));
     try {
       open_model_layout(tmp / "t.gguf");
@@ -340,6 +418,121 @@ TEST(Gguf, BadHeaderFieldsGiveClearErrors) {
     std::string bytes = build(f);
     GgufHeader h = parse_gguf_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t");
     EXPECT_THROW(gguf_model_config(h, "t"), Error);
+  }
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// One generated file per published class of GGUF parser vulnerability
+// (integer overflows in counts and sizes, out-of-range types, type
+// confusion, bad shapes, offsets and alignment, duplicates, overlaps; see
+// docs/FUZZING.md). Each must be refused with an error naming the file and
+// the problem, never crash or allocate what the file cannot hold.
+TEST(GgufCorpus, OneFilePerVulnerabilityClass) {
+  struct Case {
+    const char* cls;
+    std::function<void(FileSpec&)> mutate;
+    const char* needle;
+  };
+  const uint64_t kMax = ~uint64_t(0);
+  auto tok_array = [](uint32_t elem, uint64_t n) {
+    return Bytes().str("tokenizer.ggml.tokens").put<uint32_t>(9).put<uint32_t>(elem).put<uint64_t>(n).b;
+  };
+  const std::vector<Case> cases = {
+      {"tensor count near 2^64", [&](FileSpec& f) { f.n_tensors_extra = kMax - f.tensors.size(); }, "tensor count"},
+      {"metadata count near 2^64", [&](FileSpec& f) { f.n_kv_extra = kMax - f.kv.size(); }, "metadata count"},
+      {"array count x element size overflows",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().str("a").put<uint32_t>(9).put<uint32_t>(10).put<uint64_t>((uint64_t(1) << 61) + 1).b); },
+       "array length"},
+      {"string array count near 2^64", [&](FileSpec& f) { f.kv.push_back(tok_array(8, kMax)); }, "array length"},
+      {"string length beyond the file",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().put<uint64_t>(uint64_t(1) << 62).b); }, "truncated"},
+      {"string length near 2^64 (offset wraps)",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().str("k").put<uint32_t>(8).put<uint64_t>(kMax - 2).b); }, "truncated"},
+      {"tensor name length beyond the file",
+       [&](FileSpec& f) { f.tensors[0].name = std::string(3, 'x'); f.kv.push_back(Bytes().str("pad").put<uint32_t>(8).put<uint64_t>(kMax / 2).b); },
+       "truncated"},
+      {"value type out of range",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().str("v").put<uint32_t>(0xFFFFFFFFu).put<uint32_t>(0).b); },
+       "unknown value type 4294967295"},
+      {"array element type out of range",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().str("v").put<uint32_t>(9).put<uint32_t>(13).put<uint64_t>(1).b); },
+       "unknown value type 13"},
+      {"array of arrays",
+       [&](FileSpec& f) { f.kv.push_back(Bytes().str("v").put<uint32_t>(9).put<uint32_t>(9).put<uint64_t>(1).b); },
+       "array of arrays"},
+      {"bool out of range", [&](FileSpec& f) { f.kv.push_back(Bytes().str("b").put<uint32_t>(7).put<uint8_t>(2).b); },
+       "bool is 2"},
+      {"type confusion: string where an integer is expected",
+       [&](FileSpec& f) { f.kv[2] = kv_str("llama.block_count", "1"); }, "'llama.block_count' is not an integer"},
+      {"type confusion: integer where a string is expected",
+       [&](FileSpec& f) { f.kv[0] = kv_u32("general.architecture", 1); }, "'general.architecture' is not a string"},
+      {"type confusion: tokens as integers", [&](FileSpec& f) { f.kv.push_back(tok_array(5, 8) + std::string(32, '\0')); },
+       "'tokenizer.ggml.tokens' is not an array of strings"},
+      {"type confusion: alignment as a string", [&](FileSpec& f) { f.kv[1] = kv_str("general.alignment", "32"); },
+       "general.alignment must be"},
+      {"type confusion: float where an integer is expected",
+       [&](FileSpec& f) { f.kv[3] = kv_f32("llama.embedding_length", 32.0f); }, "'llama.embedding_length' is not an integer"},
+      {"integer key out of range", [&](FileSpec& f) { f.kv[2] = kv_u32("llama.block_count", 0xFFFFFFFFu); },
+       "out of range"},
+      {"n_dims above 4", [&](FileSpec& f) { f.tensors[1].ne = {32, 1, 1, 1, 1}; }, "5 dimensions"},
+      {"n_dims near 2^32", [&](FileSpec& f) { f.tensors[1].n_dims_override = 0xFFFFFFFFu; }, "4294967295 dimensions"},
+      {"n_dims 0", [&](FileSpec& f) { f.tensors[1].ne = {}; }, "0 dimensions"},
+      {"a dimension of 0", [&](FileSpec& f) { f.tensors[1].ne = {0}; }, "dimension 0"},
+      {"a dimension near 2^64", [&](FileSpec& f) { f.tensors[1].ne = {kMax}; }, "has dimension 18446744073709551615"},
+      {"product of dimensions overflows",
+       [&](FileSpec& f) { f.tensors[2].ne = {uint64_t(1) << 32, uint64_t(1) << 32}; }, "element count overflows"},
+      {"quantized byte size of a huge tensor (tiny data, huge logical tensor)",
+       [&](FileSpec& f) { f.tensors[2].ne = {uint64_t(1) << 39, uint64_t(1) << 21}; }, "runs past the end of the file"},
+      {"type id out of range", [&](FileSpec& f) { f.tensors[3].type = 99; }, "type id 99 is not a ggml tensor type"},
+      {"type id of a removed type", [&](FileSpec& f) { f.tensors[3].type = 4; }, "type id 4 is not a ggml tensor type"},
+      {"type id near 2^32", [&](FileSpec& f) { f.tensors[3].type = 0xFFFFFFFFu; }, "type id 4294967295"},
+      {"type ggml has but this build does not read", [&](FileSpec& f) { f.tensors[3].type = 16; },
+       "IQ2_XXS (type 16) is not supported"},
+      {"offset near 2^64 (overflows when added)", [&](FileSpec& f) { f.tensors[4].offset = kMax - 31; },
+       "runs past the end of the file"},
+      {"offset past the file", [&](FileSpec& f) { f.tensors.back().offset = f.data_bytes + 4096; },
+       "runs past the end of the file"},
+      {"offset not aligned", [&](FileSpec& f) { f.tensors[4].offset += 4; }, "not a multiple of general.alignment"},
+      {"alignment 0", [&](FileSpec& f) { f.kv[1] = kv_u32("general.alignment", 0); }, "power of two"},
+      {"alignment not a power of two", [&](FileSpec& f) { f.kv[1] = kv_u32("general.alignment", 48); }, "power of two"},
+      {"alignment huge", [&](FileSpec& f) { f.kv[1] = kv_u32("general.alignment", 1u << 31); }, "up to 16 MiB"},
+      {"duplicate key", [&](FileSpec& f) { f.kv.push_back(kv_u32("llama.block_count", 2)); }, "duplicate metadata key"},
+      {"empty key", [&](FileSpec& f) { f.kv.push_back(kv_u32("", 2)); }, "is empty"},
+      {"duplicate tensor name", [&](FileSpec& f) { f.tensors[2].name = f.tensors[1].name; }, "duplicate tensor"},
+      {"empty tensor name", [&](FileSpec& f) { f.tensors[2].name = ""; }, "empty name"},
+      {"sum of padded sizes beyond the file",
+       [&](FileSpec& f) {
+         // Two tensors each larger than half the data, both inside the file.
+         f.tensors = {f.tensors[0], f.tensors[0]};
+         f.tensors[1].name = "copy";
+         f.data_bytes = 8 * 34 * 3 / 2;
+         f.tensors[1].offset = 64;
+       },
+       "add up to more than the data section"},
+      {"overlapping tensors", [&](FileSpec& f) { f.tensors[4].offset = f.tensors[3].offset; }, "overlap"},
+      {"version 1", [&](FileSpec& f) { f.version = 1; }, "version 1"},
+      {"version near 2^32", [&](FileSpec& f) { f.version = 0xFFFFFFFFu; }, "version 4294967295"},
+  };
+  for (const Case& c : cases) {
+    FileSpec f = tiny();
+    c.mutate(f);
+    const std::string bytes = build(f);
+    std::string err;
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    try {
+      GgufHeader h = parse_gguf_header(p, bytes.size(), bytes.size(), "t.gguf");
+      ModelConfig cfg = gguf_model_config(h, "t.gguf");
+      gguf_hf_index(h, find_arch(cfg.architecture, "t.gguf"), "t.gguf");
+    } catch (const Error& e) {
+      err = e.what();
+    }
+    EXPECT_EQ(err.rfind("t.gguf", 0), 0u) << c.cls << ": " << (err.empty() ? "accepted" : err);
+    EXPECT_NE(err.find(c.needle), std::string::npos) << c.cls << ": " << (err.empty() ? "accepted" : err);
   }
 }
 

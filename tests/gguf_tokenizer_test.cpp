@@ -122,6 +122,7 @@ fs::path make_model(const fs::path& dir, int64_t vocab, int32_t bos, int32_t eos
 struct Converted {
   GgufHeader header;
   GgufConvertReport report;
+  fs::path path;
 };
 
 GgufConvertReport convert(const fs::path& model, const fs::path& out) {
@@ -151,6 +152,7 @@ const Converted& converted(const std::string& name) {
   Converted c;
   c.report = convert(model, dir / (name + ".gguf"));
   c.header = read_gguf(dir / (name + ".gguf")).header;
+  c.path = dir / (name + ".gguf");
   return cache[name] = std::move(c);
 }
 
@@ -222,16 +224,24 @@ TEST(GgufTokenizer, Llama2IsSentencepieceStyle) {
     EXPECT_EQ(merges->strs, e.merges);
   }
   // llama.cpp's sentencepiece tokenizer merges the pair whose result has the
-  // highest score; the vocabulary is in merge order, so normal tokens must
-  // score strictly lower as their id grows.
+  // highest score: a token scores minus the rank of the first merge making it
+  // (ids are not merge order: "▁▁" is id 259 but a late merge), and tokens no
+  // merge makes score below all of those.
   const GgufValue& scores = key(h, "tokenizer.ggml.scores");
   expect_array(scores, GgufType::F32, 32000, "scores");
-  double last = 1e30;
-  for (size_t i = 0; i < scores.floats.size(); ++i) {
-    if (e.types[i] != kNormal) continue;
-    ASSERT_LT(scores.floats[i], last) << "score of id " << i;
-    last = scores.floats[i];
+  std::map<std::string, size_t> id_of;
+  for (size_t i = 0; i < e.tokens.size(); ++i) id_of.emplace(e.tokens[i], i);
+  std::vector<bool> made(e.tokens.size(), false);
+  for (size_t r = 0; r < e.merges.size(); ++r) {
+    std::string m = e.merges[r];
+    m.erase(m.find(' '), 1);
+    const size_t id = id_of.at(m);
+    if (made[id]) continue;
+    made[id] = true;
+    ASSERT_EQ(scores.floats[id], -float(r)) << e.tokens[id];
   }
+  for (size_t i = 0; i < made.size(); ++i)
+    if (!made[i]) ASSERT_LT(scores.floats[i], -float(e.merges.size())) << e.tokens[i];
   if (const GgufValue* pre = h.find("tokenizer.ggml.pre")) {
     EXPECT_EQ(pre->s, "default");
   }
@@ -352,6 +362,56 @@ TEST(GgufTokenizer, TokenTableDecodesReferenceCases) {
   }
 }
 
+// Written by strata, read back by strata: the tokenizer built from the GGUF
+// metadata encodes and decodes the 200 reference cases as tokenizer.json does.
+TEST(GgufTokenizer, ReadBackTokenizerEncodesReferenceCases) {
+  for (const std::string name : {"llama2", "llama3"}) {
+    const Tokenizer tok = Tokenizer::from_gguf(converted(name).path);
+    std::istringstream lines(read_text(tokdir(name) / "cases.jsonl"));
+    std::string line;
+    int n = 0, bad = 0;
+    while (std::getline(lines, line)) {
+      if (line.empty()) continue;
+      const json c = json::parse(line);
+      ++n;
+      const std::string text = c["text"];
+      const auto ids = c["ids"].get<std::vector<int32_t>>();
+      if ((tok.encode(text, false) != ids || tok.decode(ids) != c["decoded"].get<std::string>()) && ++bad <= 3)
+        ADD_FAILURE() << name << " case " << n << ": " << json(text).dump();
+    }
+    EXPECT_EQ(n, 200) << name;
+    EXPECT_EQ(bad, 0) << name;
+  }
+}
+
+// An instruct model ends with several ids: the first is eos, the others
+// become eot/eom so llama.cpp's end-of-generation set holds them all, and
+// strata reads them all back as end ids.
+TEST(GgufTokenizer, ExtraEndIdsBecomeEotAndEom) {
+  TempDir tmp;
+  const Expected& e = expected("llama3");
+  const fs::path model = make_model(tmp / "m", int64_t(e.tokens.size()), 128000, 128001, "llama3");
+  {
+    // config.json's eos list as Llama 3 Instruct has it.
+    std::string cfg = read_text(model / "config.json");
+    json j = json::parse(cfg);
+    j["eos_token_id"] = {128001, 128009, 128008};
+    std::ofstream(model / "config.json") << j.dump();
+    fs::remove(model / "generation_config.json");
+  }
+  convert(model, tmp / "m.gguf");
+  const GgufModel g = read_gguf_model(tmp / "m.gguf");
+  EXPECT_EQ(key(g.header, "tokenizer.ggml.eos_token_id").u, 128001u);
+  ASSERT_EQ(e.tokens[128009], "<|eot_id|>");
+  EXPECT_EQ(key(g.header, "tokenizer.ggml.eot_token_id").u, 128009u);  // by its text, not its place in the list
+  if (e.tokens[128008] == "<|eom_id|>") EXPECT_EQ(key(g.header, "tokenizer.ggml.eom_token_id").u, 128008u);
+  // (GGUF has keys for eos, eot and eom only: a third end id of no known
+  // kind cannot be kept.)
+  for (int32_t id : {128001, 128009})
+    EXPECT_NE(std::find(g.config.eos_token_ids.begin(), g.config.eos_token_ids.end(), id), g.config.eos_token_ids.end())
+        << id;
+}
+
 // strata's own tokenizer, loaded from the same tokenizer.json, agrees with
 // the GGUF table on every id's string and on the special tokens.
 TEST(GgufTokenizer, TokensAgreeWithStrataTokenizer) {
@@ -377,9 +437,10 @@ TEST(GgufTokenizer, TokensAgreeWithStrataTokenizer) {
   }
 }
 
-// Without tokenizer.json nothing describes the vocabulary; only bos/eos from
-// config.json are written (strata reads them back to stop generation).
-TEST(GgufTokenizer, ModelWithoutTokenizerJsonHasNoTokenizerKeys) {
+// Without tokenizer.json nothing describes the vocabulary: the model is
+// "no_vocab" (llama.cpp refuses a file without tokenizer.ggml.model), with
+// bos/eos from config.json (strata reads them back to stop generation).
+TEST(GgufTokenizer, ModelWithoutTokenizerJsonIsNoVocab) {
   TempDir tmp;
   const fs::path model = make_model(tmp / "m", 300, 7, 9, "");
   const GgufConvertReport r = convert(model, tmp / "m.gguf");
@@ -387,12 +448,16 @@ TEST(GgufTokenizer, ModelWithoutTokenizerJsonHasNoTokenizerKeys) {
   const GgufModel g = read_gguf_model(tmp / "m.gguf");
   for (const auto& [k, v] : g.header.kv) {
     if (!k.starts_with("tokenizer.")) continue;
-    EXPECT_TRUE(k == "tokenizer.ggml.bos_token_id" || k == "tokenizer.ggml.eos_token_id") << k;
+    EXPECT_TRUE(k == "tokenizer.ggml.bos_token_id" || k == "tokenizer.ggml.eos_token_id" ||
+                k == "tokenizer.ggml.model") << k;
   }
   EXPECT_EQ(key(g.header, "tokenizer.ggml.bos_token_id").u, 7u);
   EXPECT_EQ(key(g.header, "tokenizer.ggml.eos_token_id").u, 9u);
   EXPECT_EQ(g.config.bos_token_id, 7);
   EXPECT_EQ(g.config.eos_token_ids, std::vector<int32_t>{9});
+  EXPECT_EQ(key(g.header, "tokenizer.ggml.model").s, "no_vocab");
+  EXPECT_FALSE(Tokenizer::from_gguf_if_any(tmp / "m.gguf"));
+  EXPECT_EQ(g.config.vocab_size, 300);  // from llama.vocab_size
 }
 
 // add_gguf_tokenizer on its own, into a GGUF file with no tensors.

@@ -4,14 +4,42 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <optional>
-#include <set>
+#include <vector>
 
 #include "core/error.h"
 
 namespace strata {
 
-ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name) {
+namespace {
+
+// Llama 3's per-frequency RoPE factors as llama.cpp's converter bakes them
+// into rope_freqs.weight (the divisor of each inverse frequency).
+std::vector<double> llama3_factors(const ModelConfig& c) {
+  const RopeScaling& s = c.rope_scaling;
+  const double pi = 3.14159265358979323846;
+  const double low_wavelen = double(s.original_max_position_embeddings) / s.low_freq_factor;
+  const double high_wavelen = double(s.original_max_position_embeddings) / s.high_freq_factor;
+  std::vector<double> f;
+  for (int64_t i = 0; i < c.head_dim / 2; ++i) {
+    const double inv = 1.0 / std::pow(c.rope_theta, double(2 * i) / double(c.head_dim));
+    const double wavelen = 2 * pi / inv;
+    if (wavelen < high_wavelen) f.push_back(1.0);
+    else if (wavelen > low_wavelen) f.push_back(s.factor);
+    else {
+      const double smooth = (double(s.original_max_position_embeddings) / wavelen - s.low_freq_factor) /
+                            (s.high_freq_factor - s.low_freq_factor);
+      f.push_back(1.0 / ((1 - smooth) / s.factor + smooth));
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, const std::vector<float>* rope_freqs) {
   auto str_key = [&](const std::string& key) -> std::string {
     const GgufValue* v = h.find(key);
     if (!v) throw Error(fmt::format("{}: metadata '{}' is missing", name, key));
@@ -86,11 +114,33 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name) {
     c.rope_scaling.original_max_position_embeddings =
         int_key("strata.rope.llama3.original_context_length", 8192, 1, kBig);
   } else {
-    for (const TensorInfo& t : h.infos)
-      if (t.name == "rope_freqs.weight")
-        throw Error(fmt::format("{}: tensor rope_freqs.weight (Llama 3 RoPE scaling written by another converter) is "
-                                "not supported yet",
+    for (const TensorInfo& t : h.infos) {
+      if (t.name != "rope_freqs.weight") continue;
+      // llama.cpp's files carry Llama 3 scaling as these factors only. The
+      // parameters are recovered (factor = the largest factor; low/high 1
+      // and 4 and the original context 8192 unless the keys say otherwise,
+      // Llama 3.1-3.3's values) and must reproduce every factor.
+      if (!rope_freqs)
+        throw Error(fmt::format("{}: tensor rope_freqs.weight needs its data (read the file with read_gguf_model)",
                                 name));
+      if (rope_freqs->size() != size_t(c.head_dim / 2) || rope_freqs->empty())
+        throw Error(fmt::format("{}: rope_freqs.weight has {} values for head dimension {}", name, rope_freqs->size(),
+                                c.head_dim));
+      c.rope_scaling.type = RopeScaling::Type::Llama3;
+      c.rope_scaling.factor = *std::max_element(rope_freqs->begin(), rope_freqs->end());
+      c.rope_scaling.low_freq_factor = float_key(arch + ".rope.scaling.low_freq_factor", 1.0);
+      c.rope_scaling.high_freq_factor = float_key(arch + ".rope.scaling.high_freq_factor", 4.0);
+      c.rope_scaling.original_max_position_embeddings =
+          int_key(arch + ".rope.scaling.original_context_length", 8192, 1, kBig);
+      if (!(c.rope_scaling.factor >= 1) || !(c.rope_scaling.high_freq_factor > c.rope_scaling.low_freq_factor) ||
+          !(c.rope_scaling.low_freq_factor > 0))
+        throw Error(fmt::format("{}: rope_freqs.weight is not Llama 3 RoPE scaling", name));
+      const std::vector<double> want = llama3_factors(c);
+      for (size_t i = 0; i < want.size(); ++i)
+        if (!(std::fabs(double((*rope_freqs)[i]) - want[i]) <= 1e-4 * want[i]))
+          throw Error(fmt::format("{}: rope_freqs.weight[{}] = {} is not Llama 3 RoPE scaling (factor {}, expected {})",
+                                  name, i, (*rope_freqs)[i], c.rope_scaling.factor, want[i]));
+    }
   }
   if (!(c.rope_scaling.factor > 0)) throw Error(fmt::format("{}: rope scaling factor must be positive", name));
 
@@ -132,10 +182,21 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name) {
   };
   if (auto bos = token_id("tokenizer.ggml.bos_token_id")) c.bos_token_id = *bos;
   // End of generation: eos, eot (end of turn) and eom, as llama.cpp's EOG set.
+  auto add_eog = [&](int32_t id) {
+    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) == c.eos_token_ids.end())
+      c.eos_token_ids.push_back(id);
+  };
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"})
-    if (auto id = token_id(key))
-      if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), *id) == c.eos_token_ids.end())
-        c.eos_token_ids.push_back(*id);
+    if (auto id = token_id(key)) add_eog(*id);
+  // llama.cpp also ends generation at tokens it recognizes by their text
+  // (llama-vocab.cpp's EOG list), whatever the ids above say.
+  if (const GgufValue* toks = h.find("tokenizer.ggml.tokens"))
+    for (size_t i = 0; i < toks->strs.size(); ++i) {
+      const std::string& t = toks->strs[i];
+      if (t == "<|eot_id|>" || t == "<|im_end|>" || t == "<|end|>" || t == "<end_of_turn>" || t == "<|endoftext|>" ||
+          t == "<|eom_id|>" || t == "<EOT>" || t == "_<EOT>")
+        add_eog(int32_t(i));
+    }
   return c;
 }
 
@@ -155,7 +216,19 @@ TensorIndex gguf_hf_index(const GgufHeader& h, const ArchFamily& arch, const std
 GgufModel read_gguf_model(const std::filesystem::path& path) {
   GgufFile f = read_gguf(path);
   GgufModel g;
-  g.config = gguf_model_config(f.header, path.string());
+  std::vector<float> rope_freqs;
+  bool has_rope_freqs = false;
+  if (const TensorInfo* t = f.index.find("rope_freqs.weight")) {
+    if (t->dtype != DType::F32 || t->shape.size() != 1 || t->shape[0] > 65536)
+      throw Error(fmt::format("{}: rope_freqs.weight is not a short F32 vector", path.string()));
+    rope_freqs.resize(size_t(t->shape[0]));
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(std::streamoff(t->offset));
+    in.read(reinterpret_cast<char*>(rope_freqs.data()), std::streamsize(t->nbytes));
+    if (!in) throw Error(fmt::format("{}: cannot read rope_freqs.weight", path.string()));
+    has_rope_freqs = true;
+  }
+  g.config = gguf_model_config(f.header, path.string(), has_rope_freqs ? &rope_freqs : nullptr);
   g.arch = &find_arch(g.config.architecture, path.string());
   g.index = gguf_hf_index(f.header, *g.arch, path);
   g.header = std::move(f.header);

@@ -12,7 +12,8 @@
 // {arch}.block_count, embedding_length, feed_forward_length,
 // attention.head_count(_kv), attention.key_length, context_length,
 // attention.layer_norm_rms_epsilon, rope.freq_base, rope.scaling.type /
-// factor (linear); the vocabulary size is the tokenizer's token count
+// factor (linear), rope_freqs.weight (Llama 3 scaling, as llama.cpp writes
+// it; its parameters are recovered and checked); the vocabulary size is the tokenizer's token count
 // (tokenizer.ggml.tokens), else {arch}.vocab_size, else token_embd's rows.
 // q/k of `llama` files are stored permuted for interleaved RoPE
 // (ModelConfig::rope_interleaved); qwen files are not. A missing output.weight
@@ -21,6 +22,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "arch/arch.h"
 #include "formats/gguf.h"
@@ -30,8 +32,11 @@
 namespace strata {
 
 // Throws Error starting with `display_name` for unsupported architectures
-// and missing or out-of-range keys.
-ModelConfig gguf_model_config(const GgufHeader& h, const std::string& display_name);
+// and missing or out-of-range keys. `rope_freqs` is the data of a
+// rope_freqs.weight tensor (Llama 3 RoPE scaling as llama.cpp writes it),
+// required when the file has one.
+ModelConfig gguf_model_config(const GgufHeader& h, const std::string& display_name,
+                              const std::vector<float>* rope_freqs = nullptr);
 
 // The header's tensors renamed to Hugging Face names through `arch`'s table
 // (tensors outside the table keep their GGUF name). Throws Error when two

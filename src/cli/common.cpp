@@ -51,7 +51,7 @@ bool json_output(const ModelOptions& o) { return o.format == "json"; }
 std::optional<Tokenizer> load_model_tokenizer(const std::string& model) {
   std::filesystem::path p(resolve_model_arg(model));
   if (std::filesystem::is_regular_file(p)) {
-    if (p.extension() == ".gguf") return std::nullopt;  // GGUF tokenizers are not read yet
+    if (p.extension() == ".gguf") return Tokenizer::from_gguf_if_any(p);  // the tokenizer in its metadata
     return Tokenizer::from_file(p);
   }
   if (std::filesystem::exists(p / "tokenizer.json")) return Tokenizer::from_file(p / "tokenizer.json");

@@ -217,7 +217,10 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
   if (c.bos_token_id >= 0) w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(c.bos_token_id));
   if (!c.eos_token_ids.empty()) w.add_u32("tokenizer.ggml.eos_token_id", uint32_t(c.eos_token_ids[0]));
   if (std::filesystem::exists(model_dir / "tokenizer.json"))
-    report.tokenizer = add_gguf_tokenizer(w, model_dir / "tokenizer.json", c.vocab_size);
+    report.tokenizer = add_gguf_tokenizer(w, model_dir / "tokenizer.json", c.vocab_size, &c.eos_token_ids);
+  // llama.cpp needs tokenizer.ggml.model; "no_vocab" is its convention for
+  // a model without a tokenizer (it then takes the size from vocab_size).
+  if (!report.tokenizer) w.add_string("tokenizer.ggml.model", "no_vocab");
 
   uint64_t total = 0;
   for (const Plan& p : plan) total += w.add_tensor(p.gguf_name, p.type, gguf_ne(*p.src));

@@ -7,6 +7,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
@@ -90,7 +91,8 @@ std::optional<std::string> pre_tokenizer_name(const nlohmann::json& pre) {
 
 }  // namespace
 
-bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_t vocab_size) {
+bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_t vocab_size,
+                        const std::vector<int32_t>* eos_ids) {
   std::ifstream f(path);
   if (!f) throw Error(path.string() + ": cannot read");
   std::stringstream ss;
@@ -151,6 +153,24 @@ bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_
         merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     }
 
+  // End of turn / end of message: the model's other end ids ("<|eom_id|>"
+  // is eom; eot is the end-of-turn token by its text, else the first other).
+  if (eos_ids && eos_ids->size() > 1) {
+    int64_t eot = -1, eom = -1, other = -1;
+    for (size_t i = 1; i < eos_ids->size(); ++i) {
+      const int32_t id = (*eos_ids)[i];
+      if (id < 0 || id >= vocab_size || id == (*eos_ids)[0]) continue;
+      const std::string& t = tokens[size_t(id)];
+      if (t == "<|eom_id|>") eom = eom < 0 ? id : eom;
+      else if (t == "<|eot_id|>" || t == "<|im_end|>" || t == "<|end|>" || t == "<end_of_turn>" || t == "<|endoftext|>")
+        eot = eot < 0 ? id : eot;
+      else if (other < 0)
+        other = id;
+    }
+    if (eot < 0) eot = other;
+    if (eot >= 0) w.add_u32("tokenizer.ggml.eot_token_id", uint32_t(eot));
+    if (eom >= 0) w.add_u32("tokenizer.ggml.eom_token_id", uint32_t(eom));
+  }
   w.add_string("tokenizer.ggml.model", byte_level ? "gpt2" : "llama");
   if (byte_level)
     if (std::optional<std::string> pre = pre_tokenizer_name(j.value("pre_tokenizer", nlohmann::json())))
@@ -159,10 +179,26 @@ bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& path, int64_
   w.add_i32_array("tokenizer.ggml.token_type", types);
   if (!merges.empty()) w.add_string_array("tokenizer.ggml.merges", merges);
   if (!byte_level) {
-    // sentencepiece-style vocabularies are ordered by merge priority; a
-    // decreasing score per id is what llama.cpp's SPM tokenizer needs.
-    std::vector<float> scores(tokens.size());
-    for (size_t i = 0; i < scores.size(); ++i) scores[i] = -float(i);
+    // llama.cpp's SPM tokenizer merges the pair whose result has the highest
+    // score, so a token's score is minus the rank of the first merge that
+    // makes it. Ids are not that order: Llama 2's "▁▁" (259) is made by a
+    // late merge. Tokens no merge makes (characters, bytes, specials) score
+    // below every merge result.
+    std::unordered_map<std::string, int32_t> id_of;
+    id_of.reserve(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) id_of.emplace(tokens[i], int32_t(i));
+    std::vector<float> scores(tokens.size(), -float(merges.size() + 1));
+    std::vector<bool> made(tokens.size(), false);
+    for (size_t r = 0; r < merges.size(); ++r) {
+      std::string merged = merges[r];
+      const size_t sp = merged.find(' ');
+      if (sp == std::string::npos) continue;
+      merged.erase(sp, 1);
+      auto it = id_of.find(merged);
+      if (it == id_of.end() || made[size_t(it->second)]) continue;
+      made[size_t(it->second)] = true;
+      scores[size_t(it->second)] = -float(r);
+    }
     w.add_f32_array("tokenizer.ggml.scores", scores);
   }
   return true;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 namespace strata {
 
@@ -14,6 +15,11 @@ class GgufWriter;
 
 // Adds the keys to `w`; returns false (and adds nothing) when the tokenizer
 // is not a BPE model strata can describe. Throws Error on an unreadable file.
-bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& tokenizer_json, int64_t vocab_size);
+// `eos_ids` (config.json / generation_config.json's eos_token_id list, the
+// first being tokenizer.ggml.eos_token_id) adds the others as
+// tokenizer.ggml.eot_token_id / eom_token_id ("<|eom_id|>"), so that
+// llama.cpp's end-of-generation set holds every id the model ends with.
+bool add_gguf_tokenizer(GgufWriter& w, const std::filesystem::path& tokenizer_json, int64_t vocab_size,
+                        const std::vector<int32_t>* eos_ids = nullptr);
 
 }  // namespace strata

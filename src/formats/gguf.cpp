@@ -293,10 +293,12 @@ GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_siz
         t.offset > file_size - h.data_start - info.nbytes)
       throw Error(fmt::format("{}: data [{}, +{}) runs past the end of the file ({} bytes)", ctx, t.offset,
                               info.nbytes, file_size));
-    const uint64_t padded = (info.nbytes + h.alignment - 1) / h.alignment * h.alignment;
-    if (padded > file_size - data_sum)
-      throw Error(fmt::format("{}: tensor sizes add up to more than the file ({} bytes)", name, file_size));
-    data_sum += padded;
+    // (ggml once allocated the sum of padded sizes, which could wrap to a
+    // tiny buffer; here the sum of sizes is bounded by the data section.)
+    if (info.nbytes > file_size - h.data_start - data_sum)
+      throw Error(fmt::format("{}: tensor sizes add up to more than the data section ({} bytes)", name,
+                              file_size - h.data_start));
+    data_sum += info.nbytes;
     info.offset = h.data_start + t.offset;
     info.file = 0;
     h.infos.push_back(std::move(info));

@@ -185,11 +185,12 @@ void GgufWriter::end_tensor() {
   const Tensor& t = tensors_.at(current_);
   if (current_bytes_ != t.bytes)
     throw Error(fmt::format("GgufWriter: tensor '{}' got {} bytes, expected {}", t.name, current_bytes_, t.bytes));
+  // Every tensor, the last one too, is padded to the alignment: readers
+  // (llama.cpp's gguf reader among them) expect the data section to be a
+  // whole number of aligned blocks.
   const uint64_t pad = (alignment_ - t.bytes % alignment_) % alignment_;
-  if (current_ + 1 < tensors_.size()) {
-    std::vector<uint8_t> zeros(pad, 0);
-    raw_write(zeros.data(), zeros.size());
-  }
+  std::vector<uint8_t> zeros(pad, 0);
+  raw_write(zeros.data(), zeros.size());
   ++current_;
   current_bytes_ = 0;
 }

@@ -1,7 +1,7 @@
 // Writing GGUF version 3 files. Metadata and tensor descriptions are given
 // first; begin_data() writes the header, then each tensor's bytes are written
 // in the order the tensors were added, each starting at a multiple of the
-// alignment. Everything goes to a temporary file next to the output that
+// alignment; the file ends padded to the alignment after the last tensor. Everything goes to a temporary file next to the output that
 // finish() renames over it, so a failed or interrupted write never leaves a
 // file that looks valid (the destructor removes the temporary).
 //

@@ -151,6 +151,8 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& j, BpeTables
     if (auto id = m->token_to_id(fmt::format("<0x{:02X}>", b))) m->byte_ids_[b] = *id;
   }
 
+  if (!tables.ranks.empty() && tables.ranks.size() != tables.merges.size())
+    throw Error("model: merge ranks do not match the merges");
   m->merges_ = std::make_unique<MergeTable>(tables.merges.size());
   std::string merged;
   int32_t rank = 0;
@@ -163,7 +165,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& j, BpeTables
     merged.append(tail);
     auto inew = m->token_to_id(merged);
     if (!inew) throw Error(fmt::format("model: merge {} gives '{}', which is not in the vocabulary", rank, merged));
-    m->merges_->put(*ia, *ib, rank, *inew);
+    m->merges_->put(*ia, *ib, tables.ranks.empty() ? rank : tables.ranks[size_t(rank)], *inew);
     ++rank;
   }
   m->check_metaspace_chunking();

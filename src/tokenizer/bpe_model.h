@@ -39,6 +39,9 @@ struct BpeTables {
   bool has_vocab = false, has_merges = false;
   std::vector<std::pair<std::string, int64_t>> vocab;
   std::vector<std::pair<std::string, std::string>> merges;
+  // Rank of each merge when several share one (a GGUF SentencePiece
+  // vocabulary's equal scores); empty: a merge's rank is its index.
+  std::vector<int32_t> ranks;
 };
 
 class BpeModel {

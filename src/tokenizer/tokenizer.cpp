@@ -161,9 +161,31 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
 }
 
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view name, std::string_view config_json) {
+  tok::TokenizerJson file;
+  try {
+    file = tok::read_tokenizer_json(tokenizer_json);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: invalid JSON: {}", name, e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", name, e.what()));
+  }
+  TokenizerConfig config;
+  if (!config_json.empty()) {
+    std::string config_name = std::filesystem::path(name).parent_path().append("tokenizer_config.json").string();
+    try {
+      config = parse_config(json::parse(config_json.begin(), config_json.end()));
+    } catch (const json::exception& e) {
+      throw Error(fmt::format("{}: invalid JSON: {}", config_name, e.what()));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", config_name, e.what()));
+    }
+  }
+  return from_document(std::move(file), name, std::move(config));
+}
+
+Tokenizer Tokenizer::from_document(tok::TokenizerJson&& file, std::string_view name, TokenizerConfig config) {
   auto impl = std::make_unique<Impl>();
   try {
-    tok::TokenizerJson file = tok::read_tokenizer_json(tokenizer_json);
     const json& j = file.doc;
     if (!j.is_object()) throw Error("not a JSON object");
     impl->normalizer = tok::Normalizer::from_json(j.value("normalizer", json()));
@@ -178,16 +200,7 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", name, e.what()));
   }
-  if (!config_json.empty()) {
-    std::string config_name = std::filesystem::path(name).parent_path().append("tokenizer_config.json").string();
-    try {
-      impl->config = parse_config(json::parse(config_json.begin(), config_json.end()));
-    } catch (const json::exception& e) {
-      throw Error(fmt::format("{}: invalid JSON: {}", config_name, e.what()));
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}", config_name, e.what()));
-    }
-  }
+  impl->config = std::move(config);
   size_t n = static_cast<size_t>(impl->model->id_end());
   for (const auto& t : impl->added->tokens()) n = std::max(n, static_cast<size_t>(t.id) + 1);
   impl->special.assign(n, false);

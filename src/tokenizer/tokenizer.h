@@ -23,6 +23,11 @@
 
 namespace strata {
 
+struct GgufHeader;
+namespace tok {
+struct TokenizerJson;
+}
+
 // What tokenizer_config.json (next to tokenizer.json, optional) says. The
 // ids encode() produces follow tokenizer.json alone, like the reference
 // library; these are for callers that build prompts (chat templates, BOS).
@@ -42,6 +47,14 @@ class Tokenizer {
   // tokenizer_config.json); `name` is used in error messages.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view name = "tokenizer.json",
                              std::string_view config_json = {});
+
+  // From the tokenizer.ggml.* metadata of a GGUF file (tokenizer/gguf_vocab.h
+  // says how); the config comes from the same metadata. Throws Error naming
+  // the file when it has no vocabulary or an unsupported one.
+  static Tokenizer from_gguf(const std::filesystem::path& gguf_file);
+  static Tokenizer from_gguf(const GgufHeader& header, std::string_view name);
+  // nullopt when the file has no vocabulary (no tokenizer.ggml.model, or "no_vocab").
+  static std::optional<Tokenizer> from_gguf_if_any(const std::filesystem::path& gguf_file);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -77,6 +90,7 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  static Tokenizer from_document(tok::TokenizerJson&& file, std::string_view name, TokenizerConfig config);
   std::unique_ptr<Impl> impl_;
 };
 
