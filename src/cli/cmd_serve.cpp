@@ -80,7 +80,11 @@ Runner register_serve(CLI::App& app) {
     so.context = ctx;
     engine.reset();
     engine = Engine::open(o->model.model, eo);
-    engine->plan_for(ctx, 1, std::max<size_t>(so.max_batch, 1));  // a budget too small fails here, before binding
+    // A budget too small fails here, before binding.
+    const MemoryPlan plan = engine->plan_for(ctx, 1, std::max<size_t>(so.max_batch, 1));
+    std::fprintf(stderr, "strata serve: memory plan: budget %s, %zu of %zu units resident, %zu streaming slots, read per pass %s\n",
+                 format_bytes(plan.budget).c_str(), plan.resident_units, plan.units, plan.streaming_slots,
+                 format_bytes(plan.streamed_bytes_per_pass).c_str());
 
     server::Server srv(*engine, so, server::ChatFormatter(*engine, o->chat_template));
     const int port = srv.bind();
