@@ -23,6 +23,7 @@ Runner register_serve(CLI::App& app) {
     server::ServerOptions server;
     int64_t ctx = 0;
     std::string chat_template;
+    int timeout_s = 10;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
@@ -43,8 +44,12 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--cors", o->server.cors_origin, "Allow browser requests from ORIGIN (default: no CORS)");
   cmd->add_option("--max-body", o->server.max_body_bytes, "Largest request body in bytes (default 4 MiB)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", o->timeout_s,
+                  "Seconds a client may take for each read or write before it is dropped (default 10)")
+      ->check(CLI::Range(1, 3600));
   return [o]() {
     server::ServerOptions& so = o->server;
+    so.read_timeout_s = so.write_timeout_s = o->timeout_s;
     if (so.api_key.empty())
       if (const char* k = std::getenv("STRATA_API_KEY")) so.api_key = k;
     if (so.model_name.empty()) so.model_name = std::filesystem::path(o->model.model).lexically_normal().filename().string();

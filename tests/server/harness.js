@@ -22,6 +22,8 @@ async function startServer(args = [], env = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
+  // Never leave a server behind, whatever happens to the test.
+  process.on('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d.toString(); });
   proc.stdout.on('data', () => {});
