@@ -8,7 +8,6 @@
 
 #include "core/error.h"
 #include "engine/batch_scheduler.h"
-#include "engine/interim_scheduler.h"  // TEMPORARY until sched lands
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "runtime/io_select.h"
@@ -184,29 +183,6 @@ class EngineImpl final : public Engine {
     st.plan = to_public(s.plan, bo.context, units_.size());
     return st;
   }
-
-  // TEMPORARY (server branch) until sched's scheduler lands.
-  ~EngineImpl() override { shutdown(); }
-  RequestHandle submit(Request r) override { return interim().submit(std::move(r)); }
-  EngineStats stats() const override { return interim_ ? interim_->stats() : EngineStats{}; }
-  const Tokenizer* tokenizer() const override {
-    const_cast<EngineImpl*>(this)->interim();
-    return tok_ ? &*tok_ : nullptr;
-  }
-  void shutdown() override { if (interim_) interim_->shutdown(); }
-  InterimScheduler& interim() {
-    std::lock_guard<std::mutex> lk(interim_mu_);
-    if (!interim_) {
-      if (std::filesystem::exists(model_.dir / "tokenizer.json")) tok_.emplace(Tokenizer::from_file(model_.dir));
-      int64_t ctx = opt_.context ? opt_.context : std::min<int64_t>(model_.config.max_position_embeddings, 4096);
-      interim_ = std::make_unique<InterimScheduler>(*this, tok_ ? &*tok_ : nullptr, ctx, opt_.max_sequences,
-                                                    model_.config.vocab_size);
-    }
-    return *interim_;
-  }
-  std::mutex interim_mu_;
-  std::optional<Tokenizer> tok_;
-  std::unique_ptr<InterimScheduler> interim_;
 
  private:
   SessionShape batch_shape(int64_t context, size_t sequences) const {
