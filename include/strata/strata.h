@@ -45,6 +45,11 @@ struct EngineOptions {
   size_t kv_page_positions = 32;
   size_t max_sequences = 0;
   int64_t context = 0;
+  // Pages in the KV pool; 0 = enough for max_sequences sequences of
+  // `context` positions. Fewer pages than that make requests queue (and
+  // running sequences preempt each other) instead of reserving memory for
+  // positions they may never reach.
+  size_t kv_pages = 0;
 };
 
 struct PassStats {
@@ -125,6 +130,10 @@ struct SequenceRequest {
   // Called after each new token with the ids so far; true ends the sequence
   // with finish_reason "stop" (stop strings are checked here).
   std::function<bool(const std::vector<int32_t>&)> should_stop;
+  // End the sequence ("stop") when the decoded output contains one; the
+  // result's text is cut before it (needs the tokenizer). Checked
+  // incrementally, unlike should_stop.
+  std::vector<std::string> stop_strings;
 };
 
 struct SequenceResult {
@@ -132,6 +141,7 @@ struct SequenceResult {
   std::vector<int32_t> output_ids;
   std::string finish_reason;  // "stop" or "length"
   size_t prompt_tokens = 0;
+  std::string text;           // decoded output (stop string cut); "" without a tokenizer
 };
 
 struct BatchOptions {
