@@ -91,7 +91,9 @@ Runner register_serve(CLI::App& app) {
                  format_bytes(plan.budget).c_str(), plan.resident_units, plan.units, plan.streaming_slots,
                  format_bytes(plan.streamed_bytes_per_pass).c_str());
 
-    server::Server srv(*engine, so, server::ChatFormatter(*engine, o->chat_template));
+    server::ChatFormatter chat(*engine, o->chat_template);
+    std::fprintf(stderr, "strata serve: chat: %s\n", chat.description().c_str());
+    server::Server srv(*engine, so, std::move(chat));
     const int port = srv.bind();
     std::fprintf(stderr, "strata serve: listening on http://%s:%d (model '%s', context %lld)\n", so.host.c_str(), port,
                  so.model_name.c_str(), static_cast<long long>(ctx));

@@ -71,9 +71,12 @@ async function main() {
       assert.ok(chunks.length > 5, 'streamed in pieces');
     }],
     ['chat: greedy reply equals strata run on the rendered conversation', async () => {
+      // The same conversation through the CLI: `run --chat` when it exists,
+      // else the template's ids from `strata chat-template --ids` into `run`.
       const want = hasRunChat
         ? h.strataRun(['--chat', chatConversation[0].content, '--chat-template', h.chatTemplate, '-n', '48'])
-        : h.strataRun([chatRendered, '-n', '48']);
+        : h.strataRun(['--prompt-ids', h.chatTemplateIds(chatConversation).join(','), '-n', '48']);
+      assert.equal(h.strataRun([chatRendered, '-n', '48']).text, want.text);  // the template renders these lines
       const r = await client.chat.completions.create({ model: MODEL, messages: chatConversation, max_tokens: 48, temperature: 0 });
       assert.equal(r.object, 'chat.completion');
       assert.match(r.id, /^chatcmpl-/);

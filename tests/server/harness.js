@@ -67,6 +67,19 @@ function strataRun(args) {
   return JSON.parse(out);
 }
 
+// Token ids of a conversation under the test chat template, from the CLI.
+function chatTemplateIds(messages) {
+  const file = path.join(require('node:os').tmpdir(), `strata-e2e-${process.pid}-messages.json`);
+  fs.writeFileSync(file, JSON.stringify(messages));
+  try {
+    const out = execFileSync(strataBin, ['chat-template', model, '--chat-template', chatTemplate, '--messages', file, '--ids'],
+      { encoding: 'utf8' });
+    return JSON.parse(out);
+  } finally {
+    fs.unlinkSync(file);
+  }
+}
+
 function strataHelp(cmd) {
   return execFileSync(strataBin, [cmd, '--help'], { encoding: 'utf8' });
 }
@@ -106,4 +119,4 @@ async function run(tests) {
   process.exit(failed ? 1 : 0);
 }
 
-module.exports = { assert, startServer, strataRun, strataHelp, rssKiB, metrics, sleep, run, model, chatTemplate, sanitized };
+module.exports = { assert, startServer, strataRun, strataHelp, chatTemplateIds, rssKiB, metrics, sleep, run, model, chatTemplate, sanitized };
