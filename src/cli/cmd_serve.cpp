@@ -4,11 +4,15 @@
 #include <fmt/format.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -108,25 +112,33 @@ Runner register_serve(CLI::App& app) {
     });
     // Load the resident layers with a one-token request; /health says
     // "loading" until then.
+    std::atomic<bool> load_failed{false};
     std::thread warmup([&] {
+      std::string error;
       try {
         Request r;
         r.prompt_ids = {info.bos_token_id >= 0 ? info.bos_token_id : 0};
         r.max_new_tokens = 1;
-        engine->submit(std::move(r)).wait();
+        const RequestResult& out = engine->submit(std::move(r)).wait();
+        if (out.finish_reason == "error") error = out.error;
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (error.empty()) {
         srv.set_ready(true);
         std::fprintf(stderr, "strata serve: ready\n");
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "strata serve: error: loading the model failed: %s\n", e.what());
-        kill(getpid(), SIGTERM);
+      } else {
+        std::fprintf(stderr, "strata serve: error: loading the model failed: %s\n", error.c_str());
+        load_failed = true;
+        kill(getpid(), SIGTERM);  // the watcher stops the server
       }
     });
     srv.run();
     warmup.join();
-    pthread_kill(watcher.native_handle(), SIGTERM);  // no-op wake-up if a signal already came
+    pthread_kill(watcher.native_handle(), SIGTERM);  // wakes the watcher if no signal came
     watcher.join();
     engine->shutdown();
-    return 0;
+    return load_failed ? 1 : 0;
   };
 }
 
