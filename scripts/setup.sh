@@ -11,6 +11,9 @@ model="${1:-$root/../shared/testdata/stories260K}"
 packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev liburing-dev libopenblas-dev clang libclang-rt-14-dev
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev)
+# The server's end-to-end tests run the openai npm package under node
+# (installed into the build directory by the tests' setup step).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,6 +20,7 @@ Runner register_batch(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_detokenize(CLI::App& app);
 Runner register_pull(CLI::App& app);
+Runner register_serve(CLI::App& app);
 Runner register_chat_template(CLI::App& app);
 Runner register_chat(CLI::App& app);
 
