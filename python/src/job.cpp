@@ -113,7 +113,7 @@ void Job::run() {
     }
     std::lock_guard<std::mutex> lk(mu_);
     stats_ = JobStats{st.sequences, st.passes, st.generated_tokens, st.prompt_tokens, st.bytes_read,
-                      st.wall_s, st.io_wait_s, queued};
+                      st.wall_s, st.io_wait_s, queued, st.plan};
     for (size_t i = next_index; i < seqs_.size(); ++i) out_[i].finish_reason = "cancelled";  // never started
   } catch (...) {
     std::lock_guard<std::mutex> lk(mu_);

@@ -53,6 +53,7 @@ struct JobStats {
   size_t passes = 0;
   uint64_t generated_tokens = 0, prompt_tokens = 0, bytes_read = 0;
   double wall_s = 0, io_wait_s = 0, queue_s = 0;
+  MemoryPlan plan;  // of the batch the job ran in
 };
 
 class Job {

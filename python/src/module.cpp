@@ -11,6 +11,7 @@
 #include <pybind11/stl/filesystem.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <system_error>
@@ -53,7 +54,7 @@ pyb::dict info_dict(const ModelInfo& i) {
 pyb::dict stats_dict(const JobStats& s) {
   return pyb::dict("sequences"_a = s.sequences, "passes"_a = s.passes, "generated_tokens"_a = s.generated_tokens,
                    "prompt_tokens"_a = s.prompt_tokens, "bytes_read"_a = s.bytes_read, "wall_s"_a = s.wall_s,
-                   "io_wait_s"_a = s.io_wait_s, "queue_s"_a = s.queue_s);
+                   "io_wait_s"_a = s.io_wait_s, "queue_s"_a = s.queue_s, "plan"_a = plan_dict(s.plan));
 }
 
 // Blocks (GIL released) until the job ends or `timeout` seconds passed (< 0:
@@ -123,17 +124,23 @@ void register_errors(pyb::module_& m) {
   pyb::tuple usage_bases = pyb::make_tuple(error, pyb::handle(PyExc_ValueError));
   static pyb::handle usage = PyErr_NewException("strata.UsageError", usage_bases.ptr(), nullptr);
   pyb::tuple nf_bases = pyb::make_tuple(error, pyb::handle(PyExc_FileNotFoundError));
+  static pyb::handle budget = PyErr_NewException("strata.BudgetError", usage.ptr(), nullptr);
   static pyb::handle not_found = PyErr_NewException("strata.ModelNotFoundError", nf_bases.ptr(), nullptr);
   m.attr("Error") = error;
   m.attr("UsageError") = usage;
   m.attr("ModelNotFoundError") = not_found;
+  m.attr("BudgetError") = budget;
   pyb::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const UsageError& e) {
       PyErr_SetString(usage.ptr(), e.what());
     } catch (const Error& e) {
-      PyErr_SetString(error.ptr(), e.what());
+      // The planner refuses a budget below the model's minimum with an
+      // Error (the CLI's exit status 1); for Python callers it is a bad
+      // max_memory value, so it is raised as a BudgetError, a ValueError too.
+      if (std::strstr(e.what(), "is below the minimum")) PyErr_SetString(budget.ptr(), e.what());
+      else PyErr_SetString(error.ptr(), e.what());
     } catch (const std::filesystem::filesystem_error& e) {
       if (e.code() == std::errc::no_such_file_or_directory) PyErr_SetString(not_found.ptr(), e.what());
       else PyErr_SetString(PyExc_OSError, e.what());
@@ -226,8 +233,13 @@ PYBIND11_MODULE(_strata, m) {
            })
       .def("io_method",
            [](EngineHolder& h) {
-             pyb::gil_scoped_release nogil;
-             return pyb::make_tuple(h.engine->io_method(), h.engine->io_method_reason());
+             std::string method, reason;
+             {
+               pyb::gil_scoped_release nogil;  // the first call may calibrate (reads the disk)
+               method = h.engine->io_method();
+               reason = h.engine->io_method_reason();
+             }
+             return pyb::make_tuple(method, reason);
            })
       .def(
           "start",

@@ -9,15 +9,17 @@ from disk under a memory budget. AirLLM's API:
 
 Beyond AirLLM: model.stream, model.chat, model.batch, model.score,
 model.info(), and strata.Engine for requests from several threads.
-Errors: strata.Error (a RuntimeError), strata.UsageError (also a
-ValueError), strata.ModelNotFoundError (also a FileNotFoundError).
+Errors: strata.Error (a RuntimeError), strata.UsageError (bad arguments,
+also a ValueError), strata.BudgetError (max_memory below the model's
+minimum, also a ValueError), strata.ModelNotFoundError (also a
+FileNotFoundError). Messages are the library's.
 """
 from . import _strata
-from ._strata import Error, ModelNotFoundError, UsageError
+from ._strata import BudgetError, Error, ModelNotFoundError, UsageError
 from .engine import Engine, Request, RequestResult
 from .model import AutoModel, Completion, GenerateOutput, Model, ScoreOutput
 from .tokenizer import BatchEncoding, Tokenizer
 
 __version__ = "0.1.0"
 __all__ = ["AutoModel", "Model", "GenerateOutput", "ScoreOutput", "Completion", "Tokenizer", "BatchEncoding",
-           "Engine", "Request", "RequestResult", "Error", "UsageError", "ModelNotFoundError"]
+           "Engine", "Request", "RequestResult", "Error", "UsageError", "BudgetError", "ModelNotFoundError"]

@@ -311,7 +311,10 @@ class Model:
     def info(self) -> Dict[str, Any]:
         """The model (architecture, sizes), the memory plan for max_seq_len, the I/O method, where the weights are."""
         d = dict(self._info)
-        d["plan"] = self.engine.plan(self.max_seq_len)
+        try:
+            d["plan"] = self.engine.plan(self.max_seq_len)
+        except _strata.Error as e:  # max_memory fits shorter requests only
+            d["plan"], d["plan_error"] = None, str(e)
         d["io_method"], d["io_method_reason"] = self.engine._native.io_method()
         d["source_path"] = self.source_path
         d["compression"] = self.compression
