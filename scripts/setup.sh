@@ -10,6 +10,7 @@ model="${1:-$root/../shared/testdata/stories260K}"
 
 packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev liburing-dev libopenblas-dev clang libclang-rt-14-dev
+  libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy)
 missing=()
 for p in "${packages[@]}"; do

@@ -61,7 +61,7 @@ Runner register_bench(CLI::App& app) {
       write_synthetic_model(o->model.model, preset.config, so);
     }
     BenchOptions bo;
-    bo.model = o->model.model;
+    bo.model = o->synthetic.empty() ? resolve_model_arg(o->model.model) : o->model.model;
     if (!o->model.max_memory.empty()) bo.engine.max_memory = parse_byte_size(o->model.max_memory);
     bo.engine.threads = o->model.threads;
     bo.engine.io = o->model.io;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "convert/gguf_convert.h"
 #include "core/byte_size.h"
 #include "core/dtype.h"
@@ -21,7 +22,7 @@ Runner register_convert(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("convert", "Write a model directory as a GGUF file (optionally 8-bit or 4-bit)");
-  cmd->add_option("MODEL", o->model, "Hugging Face model directory")->required();
+  cmd->add_option("MODEL", o->model, "Hugging Face model directory, or ORG/NAME[@REV] on the hub")->required();
   cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
   cmd->add_option("--compression", o->compression, "8bit (Q8_0), 4bit (Q4_0) or none (the source type)")
       ->check(CLI::IsMember({"8bit", "4bit", "none"}));
@@ -29,6 +30,7 @@ Runner register_convert(CLI::App& app) {
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16", "f32"}));
   cmd->add_option("--threads", o->threads, "Threads for quantization (default: all cores)");
   return [o]() {
+    o->model = resolve_model_arg(o->model);
     if (!o->compression.empty() && !o->type.empty()) {
       std::fprintf(stderr, "strata convert: give --compression or --type, not both\n");
       return 2;

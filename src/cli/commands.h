@@ -19,5 +19,6 @@ Runner register_bench(CLI::App& app);
 Runner register_batch(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_detokenize(CLI::App& app);
+Runner register_pull(CLI::App& app);
 
 }  // namespace strata::cli

@@ -7,12 +7,13 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "strata/hub.h"
 #include "strata/prompt.h"
 
 namespace strata::cli {
 
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
-  cmd.add_option("MODEL", o.model, "Model directory (config.json + safetensors)")->required();
+  cmd.add_option("MODEL", o.model, "Model directory (config.json + safetensors), or ORG/NAME[@REV] on the Hugging Face hub")->required();
   if (with_memory) {
     cmd.add_option("--max-memory", o.max_memory,
                    "Memory budget for everything strata allocates (e.g. 512MiB, 4GiB, 2.5GB). Default: everything "
@@ -27,18 +28,20 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
   cmd.add_option("--format", o.format, "Output format")->check(CLI::IsMember({"text", "json"}));
 }
 
+std::string resolve_model_arg(const std::string& model) { return resolve_model(model).string(); }
+
 std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
   EngineOptions e;
   if (!o.max_memory.empty()) e.max_memory = parse_byte_size(o.max_memory);
   e.threads = o.threads;
   e.io = o.io;
-  return Engine::open(o.model, e);
+  return Engine::open(resolve_model_arg(o.model), e);
 }
 
 bool json_output(const ModelOptions& o) { return o.format == "json"; }
 
 std::optional<Tokenizer> load_model_tokenizer(const std::string& model) {
-  std::filesystem::path p(model);
+  std::filesystem::path p(resolve_model_arg(model));
   if (std::filesystem::is_regular_file(p)) {
     if (p.extension() == ".gguf") return std::nullopt;  // GGUF tokenizers are not read yet
     return Tokenizer::from_file(p);

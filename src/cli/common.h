@@ -21,6 +21,12 @@ struct ModelOptions {
 
 };
 
+// MODEL as given on the command line -> what to open: a local path as is,
+// ORG/NAME[@REV] from the Hugging Face cache (downloaded when missing, with
+// HF_TOKEN / the token file; refused under HF_HUB_OFFLINE=1). Every command
+// that reads MODEL goes through this.
+std::string resolve_model_arg(const std::string& model);
+
 // MODEL positional, --max-memory, --threads, --format.
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory = true);
 std::unique_ptr<Engine> open_engine(const ModelOptions& o);

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(strata::cli::register_batch(app));
   add(strata::cli::register_tokenize(app));
   add(strata::cli::register_detokenize(app));
+  add(strata::cli::register_pull(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
