@@ -19,6 +19,7 @@
 #include "core/error.h"  // strata::Error / UsageError: what the public API throws
 #include "job.h"
 #include "strata/convert.h"
+#include "strata/hub.h"
 #include "strata/prompt.h"
 #include "strata/strata.h"
 #include "tokenizer/tokenizer.h"
@@ -293,6 +294,18 @@ PYBIND11_MODULE(_strata, m) {
                          "tokenizer"_a = r.tokenizer);
       },
       "model"_a, "out"_a, "compression"_a = "8bit", "progress"_a = nullptr);
+
+  m.def("is_hub_model_name", &is_hub_model_name, "name"_a);
+  m.def(
+      "hub_download",
+      [](const std::string& name, const std::optional<std::string>& token) {
+        HubOptions o;
+        if (token) o.token = *token;
+        pyb::gil_scoped_release nogil;
+        return resolve_model(name, o).string();
+      },
+      "name"_a, "token"_a = std::nullopt,
+      "The local directory (or file) of ORG/NAME[@REV]: the Hugging Face cache's snapshot, downloaded if needed.");
 
   m.def("parse_byte_size", &parse_byte_size);
   m.def("format_bytes", &format_bytes);

@@ -3,29 +3,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sys
 import time
 from typing import Optional, Tuple
 
 from . import _strata
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
 def resolve_model(name: str, hf_token: Optional[str]) -> str:
-    """A local model directory or .gguf file for `name` (a path or "org/name")."""
+    """A local model directory or .gguf file for `name`: a path, or ORG/NAME[@REV]
+    on the Hugging Face hub (downloaded into the hub's cache, reused afterwards)."""
     if os.path.exists(name):
         return os.path.abspath(name)
-    if _REPO_ID.match(name) and not name.startswith((".", "/")):
-        download = getattr(_strata, "hub_download", None)
-        if download is not None:
-            return download(name, hf_token)
-        raise _strata.ModelNotFoundError(
-            f"{name}: no such local path, and downloading from the Hugging Face hub is not available in this "
-            f"build of strata yet: only local paths work (download the model with huggingface-cli and pass "
-            f"its directory)")
-    raise _strata.ModelNotFoundError(f"{name}: no such file or directory")
+    if _strata.is_hub_model_name(name):
+        try:
+            return _strata.hub_download(name, hf_token)
+        except _strata.ModelNotFoundError:
+            raise
+        except _strata.Error as e:
+            msg = str(e)
+            if "not found" in msg or "not in the hub cache" in msg:
+                raise _strata.ModelNotFoundError(msg) from None
+            raise
+    raise _strata.ModelNotFoundError(f"{name}: no such file or directory (and not an ORG/NAME hub model name)")
 
 
 def cache_root() -> str:

@@ -38,13 +38,25 @@ def test_from_pretrained_bad_arguments(stories, tmp_path):
         AutoModel.from_pretrained(stories, device="cuda:0")
     with pytest.raises(FileNotFoundError, match="no such file"):
         AutoModel.from_pretrained(str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError, match="only local paths"):
-        AutoModel.from_pretrained("no-such-org/no-such-model")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        AutoModel.from_pretrained(str(tmp_path / "a" / "b" / "c"))
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
     with pytest.raises(strata.Error, match="config.json"):
         AutoModel.from_pretrained(str(bad))
+
+
+def test_repo_id_not_in_the_cache_offline(tmp_path, monkeypatch):
+    # The hub download path, without a network: offline and an empty cache.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(FileNotFoundError, match="no-such-org/no-such-model.*HF_HUB_OFFLINE"):
+        AutoModel.from_pretrained("no-such-org/no-such-model", hf_token="hf_secret_value")
+    try:
+        AutoModel.from_pretrained("no-such-org/no-such-model", hf_token="hf_secret_value")
+    except FileNotFoundError as e:
+        assert "hf_secret_value" not in str(e)
 
 
 def test_documented_no_ops_are_accepted(stories):
