@@ -20,5 +20,6 @@ Runner register_batch(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_detokenize(CLI::App& app);
 Runner register_pull(CLI::App& app);
+Runner register_chat_template(CLI::App& app);
 
 }  // namespace strata::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(strata::cli::register_tokenize(app));
   add(strata::cli::register_detokenize(app));
   add(strata::cli::register_pull(app));
+  add(strata::cli::register_chat_template(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -38,6 +38,36 @@ struct Tokenizer::Impl {
     }
     pre_tokenizer->split({std::move(text), orig_start}, [&](tok::Piece&& p) { model->tokenize(p.text, ids); });
   }
+
+  // Tokenizes `text` (valid UTF-8) whose added tokens have already been split
+  // out: the segments between them, with special tokens matched as the caller
+  // decided, are normalized and tokenized.
+  void encode_segments(std::string_view text, const std::vector<tok::AddedVocabulary::Segment>& segs,
+                       bool special_as_text, std::vector<int32_t>& ids) const {
+    const Impl& m = *this;
+    for (const auto& seg : segs) {
+      if (seg.id >= 0) {
+        ids.push_back(seg.id);
+        continue;
+      }
+      if (seg.start == seg.end) continue;
+      // The normalizer runs on each span between added tokens separately (so
+      // Llama 2's Prepend("▁") adds a "▁" after every special token).
+      std::string normalized(text.substr(seg.start, seg.end - seg.start));
+      if (m.normalizer) m.normalizer->normalize(normalized);
+      if (!m.added->has_normalized_tokens()) {
+        m.tokenize_text(std::move(normalized), seg.start, ids);
+        continue;
+      }
+      for (const auto& sub : m.added->split(normalized, true, special_as_text)) {
+        if (sub.id >= 0) {
+          ids.push_back(sub.id);
+        } else if (sub.start != sub.end) {
+          m.tokenize_text(normalized.substr(sub.start, sub.end - sub.start), seg.start + sub.start, ids);
+        }
+      }
+    }
+  }
 };
 
 namespace {
@@ -175,28 +205,52 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   }
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
-  for (const auto& seg : m.added->split(text, false, special_as_text)) {
-    if (seg.id >= 0) {
-      ids.push_back(seg.id);
-      continue;
+  m.encode_segments(text, m.added->split(text, false, special_as_text), special_as_text, ids);
+  if (m.post_processor) m.post_processor->process(ids, add_special_tokens);
+  return ids;
+}
+
+std::vector<int32_t> Tokenizer::encode_with_plain_spans(std::string_view text,
+                                                        std::span<const std::pair<size_t, size_t>> plain_spans,
+                                                        bool add_special_tokens) const {
+  const Impl& m = *impl_;
+  if (!unicode::is_valid_utf8(text)) {
+    // Sanitizing changes byte offsets; keeping every special token as text
+    // is the safe answer for such input.
+    return encode(text, add_special_tokens, /*special_as_text=*/true);
+  }
+  // Special tokens are matched in the whole text, then those overlapping a
+  // plain span are demoted back to text and merged with their neighbours,
+  // so tokenization equals encode() wherever no demotion happens.
+  std::vector<tok::AddedVocabulary::Segment> kept;
+  size_t run_start = 0;
+  bool in_run = false;
+  size_t span_i = 0;
+  for (const auto& seg : m.added->split(text, false, /*skip_special=*/false)) {
+    bool demote = false;
+    if (seg.id >= 0 && is_special(seg.id)) {
+      while (span_i < plain_spans.size() && plain_spans[span_i].second <= seg.start) ++span_i;
+      for (size_t k = span_i; k < plain_spans.size() && plain_spans[k].first < seg.end; ++k)
+        if (plain_spans[k].second > seg.start && plain_spans[k].first < plain_spans[k].second) demote = true;
     }
-    if (seg.start == seg.end) continue;
-    // The normalizer runs on each span between added tokens separately (so
-    // Llama 2's Prepend("▁") adds a "▁" after every special token).
-    std::string normalized(text.substr(seg.start, seg.end - seg.start));
-    if (m.normalizer) m.normalizer->normalize(normalized);
-    if (!m.added->has_normalized_tokens()) {
-      m.tokenize_text(std::move(normalized), seg.start, ids);
-      continue;
-    }
-    for (const auto& sub : m.added->split(normalized, true, special_as_text)) {
-      if (sub.id >= 0) {
-        ids.push_back(sub.id);
-      } else if (sub.start != sub.end) {
-        m.tokenize_text(normalized.substr(sub.start, sub.end - sub.start), seg.start + sub.start, ids);
+    if (seg.id >= 0 && !demote) {
+      if (in_run) {
+        for (const auto& sub : m.added->split(text.substr(run_start, seg.start - run_start), false, true))
+          kept.push_back({sub.start + run_start, sub.end + run_start, sub.id});
+        in_run = false;
       }
+      kept.push_back(seg);
+    } else if (!in_run) {
+      run_start = seg.start;
+      in_run = true;
     }
   }
+  if (in_run)
+    for (const auto& sub : m.added->split(text.substr(run_start), false, true))
+      kept.push_back({sub.start + run_start, sub.end + run_start, sub.id});
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  m.encode_segments(text, kept, /*special_as_text=*/true, ids);
   if (m.post_processor) m.post_processor->process(ids, add_special_tokens);
   return ids;
 }

@@ -51,6 +51,13 @@ class Tokenizer {
   // `special_as_text` stops special added tokens from being recognized in
   // the text (transformers' split_special_tokens=True).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens, bool special_as_text = false) const;
+  // Special tokens are recognized in `text` except where they overlap one
+  // of `plain_spans` (byte ranges [first, second), sorted): there their
+  // text is tokenized as ordinary text. A chat template's rendered output
+  // uses this so message contents cannot become control tokens.
+  std::vector<int32_t> encode_with_plain_spans(std::string_view text,
+                                               std::span<const std::pair<size_t, size_t>> plain_spans,
+                                               bool add_special_tokens) const;
   // Unknown ids are skipped, as in the reference. `skip_special` drops
   // special added tokens.
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
