@@ -157,6 +157,7 @@ TEST_P(Family, MatchesNaiveForwardAtEveryBudget) {
 
   for (bool streamed : {false, true}) {
     EngineOptions o;
+    o.kv_type = "f32";  // against an f32 reference
     auto probe = Engine::open(tmp / "m", o);
     o.max_memory = streamed ? probe->plan_for(int64_t(ids.size()), ids.size()).min_budget : 0;
     auto e = Engine::open(tmp / "m", o);

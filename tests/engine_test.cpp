@@ -39,6 +39,7 @@ std::unique_ptr<Engine> open(const std::filesystem::path& dir, Budget budget, in
   EngineOptions o;
   o.threads = threads;
   o.max_prefill_rows = prefill_rows;
+  o.kv_type = "f32";  // the references are f32 computations; f16 KV has its own test (scheduler_test)
   if (budget == Budget::OneLayer) {
     // The smallest budget the planner accepts: one streaming slot, nothing resident.
     o.max_memory = Engine::open(dir, o)->plan_for(context, logit_rows).min_budget;

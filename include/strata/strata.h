@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "strata/sampling.h"
+#include "strata/scheduler.h"
 
 namespace strata {
 
@@ -36,6 +37,19 @@ struct EngineOptions {
   // depth + 1); 1 reads each unit synchronously before computing it.
   // 0 = the planner's choice.
   size_t streaming_slots = 0;
+  // The scheduler (see scheduler.h): KV pages of `kv_page_positions`
+  // positions in `kv_type` ("f16" or "f32"); at most `max_sequences` running
+  // at once (0 = as many as the budget allows, at most 64); `context` =
+  // positions one sequence may reach (0 = the model's, capped by the budget).
+  std::string kv_type = "f16";
+  size_t kv_page_positions = 32;
+  size_t max_sequences = 0;
+  int64_t context = 0;
+  // Pages in the KV pool; 0 = enough for max_sequences sequences of
+  // `context` positions. Fewer pages than that make requests queue (and
+  // running sequences preempt each other) instead of reserving memory for
+  // positions they may never reach.
+  size_t kv_pages = 0;
 };
 
 struct PassStats {
@@ -116,6 +130,10 @@ struct SequenceRequest {
   // Called after each new token with the ids so far; true ends the sequence
   // with finish_reason "stop" (stop strings are checked here).
   std::function<bool(const std::vector<int32_t>&)> should_stop;
+  // End the sequence ("stop") when the decoded output contains one; the
+  // result's text is cut before it (needs the tokenizer). Checked
+  // incrementally, unlike should_stop.
+  std::vector<std::string> stop_strings;
 };
 
 struct SequenceResult {
@@ -123,6 +141,7 @@ struct SequenceResult {
   std::vector<int32_t> output_ids;
   std::string finish_reason;  // "stop" or "length"
   size_t prompt_tokens = 0;
+  std::string text;           // decoded output (stop string cut); "" without a tokenizer
 };
 
 struct BatchOptions {
@@ -175,6 +194,18 @@ class Engine {
   // one-sequence plan). Returns the median seconds per pass after the first,
   // i.e. how fast the runtime can feed compute on this disk.
   virtual double read_only_pass_seconds(int passes) = 0;
+
+  // The scheduler: thread-safe. submit() validates the request (UsageError
+  // naming the field) and returns at once; the request joins the running
+  // passes as soon as the KV pool has room. See scheduler.h.
+  virtual RequestHandle submit(Request request) = 0;
+  virtual EngineStats stats() const = 0;
+  // The model's tokenizer (tokenizer.json beside the weights, or a GGUF's
+  // metadata), or nullptr when it has none.
+  virtual const class Tokenizer* tokenizer() const = 0;
+  // Cancels everything running or queued and stops the scheduler thread;
+  // the destructor does the same.
+  virtual void shutdown() = 0;
 };
 
 // Parses "512MiB", "4GiB", "2.5GB"...; throws strata::UsageError.

@@ -14,17 +14,6 @@
 namespace strata::cli {
 namespace {
 
-// Text of the generated ids, cut at the first stop string if one occurs.
-std::string output_text(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<std::string>& stop,
-                        bool* stopped) {
-  std::string text = tok.decode(ids, /*skip_special=*/true);
-  size_t cut = std::string::npos;
-  for (const auto& s : stop) cut = std::min(cut, text.find(s));
-  if (stopped) *stopped = cut != std::string::npos;
-  if (cut != std::string::npos) text.resize(cut);
-  return text;
-}
-
 class Progress {
  public:
   Progress(bool enabled, size_t total, size_t already) : on_(enabled), total_(total), done_(already), t0_(Clock::now()) {}
@@ -127,19 +116,13 @@ Runner register_batch(CLI::App& app) {
       r.prompt_ids = j.prompt_ids;
       r.max_new_tokens = j.max_new_tokens;
       r.sampling = j.sampling;
-      if (!j.stop.empty()) {
-        r.should_stop = [&tok, &j](const std::vector<int32_t>& ids) {
-          bool stopped = false;
-          output_text(*tok, ids, j.stop, &stopped);
-          return stopped;
-        };
-      }
+      r.stop_strings = j.stop;
       return r;
     };
     auto done = [&](SequenceResult&& r) {
       const Job& j = *todo[r.key];
       nlohmann::json line = {{"id", j.id}, {"line", j.line}};
-      if (tok) line["text"] = output_text(*tok, r.output_ids, j.stop, nullptr);
+      if (tok) line["text"] = r.text;
       line["output_ids"] = r.output_ids;
       line["finish_reason"] = r.finish_reason;
       line["prompt_tokens"] = r.prompt_tokens;

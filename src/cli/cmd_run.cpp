@@ -42,7 +42,6 @@ Runner register_run(CLI::App& app) {
   return [o]() {
     if (o->prompt.empty() && o->prompt_file.empty() && o->prompt_ids.empty())
       throw UsageError("give a prompt: PROMPT text, --prompt-file FILE or --prompt-ids 1,2,3");
-    auto engine = open_engine(o->model);
     std::optional<Tokenizer> tok = load_model_tokenizer(o->model.model);
     GenerateRequest req;
     if (!o->prompt_ids.empty()) {
@@ -54,6 +53,11 @@ Runner register_run(CLI::App& app) {
     }
     req.max_new_tokens = o->n;
     req.sampling = o->sampling;
+    // One request: the runtime is planned for exactly its positions.
+    EngineOptions eo = engine_options(o->model);
+    eo.max_sequences = 1;
+    eo.context = int64_t(req.prompt_ids.size()) + o->n;
+    auto engine = Engine::open(resolve_model_arg(o->model.model), eo);
     const bool json = json_output(o->model);
     bool first = true;
     std::optional<StreamDecoder> stream;
@@ -67,6 +71,7 @@ Runner register_run(CLI::App& app) {
       };
     }
     GenerateResult r = engine->generate(req);
+    const EngineStats st = engine->stats();
     if (stream && !json) std::fputs(stream->flush().c_str(), stdout);
     double tps = r.decode_s > 0 && r.output_ids.size() > 1 ? double(r.output_ids.size() - 1) / r.decode_s : 0;
     if (json) {
@@ -76,7 +81,11 @@ Runner register_run(CLI::App& app) {
                           {"timings", {{"prefill_s", r.prefill_s}, {"decode_s", r.decode_s}, {"decode_tokens_per_s", tps}}},
                           {"io_method", engine->io_method()},
                           {"memory", plan_json(r.plan)},
-                          {"peak_planned_bytes_used", r.peak_ledger_bytes}};
+                          {"peak_planned_bytes_used", r.peak_ledger_bytes},
+                          {"passes", r.passes.size()},
+                          {"bytes_read", st.bytes_read},
+                          {"resident_bytes_read", st.resident_bytes_read},
+                          {"startup_s", st.startup_s}};
       if (tok) j["text"] = tok->decode(r.output_ids, /*skip_special=*/true);
       if (o->profile) j["passes"] = passes_json(r.passes);
       std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -85,9 +94,10 @@ Runner register_run(CLI::App& app) {
       std::fprintf(stderr, "[%zu tokens, finish: %s, prefill %.3f s, decode %.3f s (%.2f tokens/s)]\n",
                    r.output_ids.size(), r.finish_reason.c_str(), r.prefill_s, r.decode_s, tps);
       if (o->profile) {
-        std::fprintf(stderr, "I/O method %s (%s); read per pass %s (resident %s)\n", r.io_method.c_str(),
-                     engine->io_method_reason().c_str(), format_bytes(r.plan.streamed_bytes_per_pass).c_str(),
-                     format_bytes(r.plan.resident_bytes).c_str());
+        std::fprintf(stderr, "I/O method %s (%s); read per pass %s (resident %s); startup %.3f s\n",
+                     r.io_method.c_str(), engine->io_method_reason().c_str(),
+                     format_bytes(r.plan.streamed_bytes_per_pass).c_str(), format_bytes(r.plan.resident_bytes).c_str(),
+                     st.startup_s);
         print_profile(r.passes);
       }
     }

@@ -20,6 +20,7 @@ Runner register_score(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
       "score", "One forward pass over the ids (teacher forcing): argmax and log-probability per position, perplexity");
+  o->model.kv_type = "f32";  // scores are measurements: exact KV unless asked otherwise
   add_model_options(*cmd, o->model);
   cmd->add_option("--prompt-ids", o->prompt_ids, "Token ids to score, e.g. 1,345,22")->required();
   cmd->add_option("--dump-logits", o->dump_logits, "Write all logits as little-endian float32, positions x vocabulary");

@@ -24,18 +24,25 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory) {
                    "uring (io_uring + O_DIRECT), direct (O_DIRECT pread threads), pread (buffered pread threads), "
                    "buffered (sequential reads with read-ahead); the page cache is emptied behind every method")
         ->check(CLI::IsMember({"auto", "uring", "direct", "pread", "buffered"}));
+    cmd.add_option("--kv-type", o.kv_type, "KV cache storage: f16 (default, half the memory) or f32")
+        ->check(CLI::IsMember({"f16", "f32"}));
   }
   cmd.add_option("--format", o.format, "Output format")->check(CLI::IsMember({"text", "json"}));
 }
 
 std::string resolve_model_arg(const std::string& model) { return resolve_model(model).string(); }
 
-std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
+EngineOptions engine_options(const ModelOptions& o) {
   EngineOptions e;
   if (!o.max_memory.empty()) e.max_memory = parse_byte_size(o.max_memory);
   e.threads = o.threads;
   e.io = o.io;
-  return Engine::open(resolve_model_arg(o.model), e);
+  e.kv_type = o.kv_type;
+  return e;
+}
+
+std::unique_ptr<Engine> open_engine(const ModelOptions& o) {
+  return Engine::open(resolve_model_arg(o.model), engine_options(o));
 }
 
 bool json_output(const ModelOptions& o) { return o.format == "json"; }

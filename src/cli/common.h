@@ -18,6 +18,7 @@ struct ModelOptions {
   size_t threads = 0;
   std::string format = "text";
   std::string io = "auto";  // --io
+  std::string kv_type = "f16";  // --kv-type
 
 };
 
@@ -30,6 +31,7 @@ std::string resolve_model_arg(const std::string& model);
 // MODEL positional, --max-memory, --threads, --format.
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_memory = true);
 std::unique_ptr<Engine> open_engine(const ModelOptions& o);
+EngineOptions engine_options(const ModelOptions& o);
 bool json_output(const ModelOptions& o);
 // The tokenizer of a model: MODEL/tokenizer.json if present, or MODEL itself
 // when it is a tokenizer.json file; nullopt when there is none.

@@ -8,12 +8,12 @@
 
 namespace strata {
 
-class KvCache;
+class KvSequence;
 
 struct BatchRow {
   int32_t token = 0;
   int64_t pos = 0;           // position of this token in its sequence
-  KvCache* cache = nullptr;  // the sequence's cache
+  KvSequence* cache = nullptr;  // the sequence's KV pages (room for `pos` reserved)
   bool logits = false;       // compute logits for this row
 };
 

@@ -6,13 +6,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/memory_ledger.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "runtime/io_engine.h"
-#include "runtime/kv_cache.h"
+#include "runtime/kv_pool.h"
 #include "runtime/layer_store.h"
 
 namespace strata {
@@ -23,6 +24,37 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
+
+// kernels' attend() over a paged cache: the same arithmetic in the same
+// order (so f32 pages give bitwise the results of a contiguous cache), with
+// f16 pages widened element by element.
+void attend_paged(const float* q, const KvSequence& kv, int64_t layer, size_t head_off, size_t n, size_t hd,
+                  float scale, float* scores, float* out) {
+  const bool half = kv.pool()->type() == KvType::F16;
+  for (size_t t = 0; t < n; ++t) {
+    float s = 0;
+    if (half) {
+      const uint16_t* kt = reinterpret_cast<const uint16_t*>(kv.k_at(layer, int64_t(t))) + head_off;
+      for (size_t i = 0; i < hd; ++i) s += q[i] * f16_to_f32(kt[i]);
+    } else {
+      const float* kt = reinterpret_cast<const float*>(kv.k_at(layer, int64_t(t))) + head_off;
+      for (size_t i = 0; i < hd; ++i) s += q[i] * kt[i];
+    }
+    scores[t] = s * scale;
+  }
+  softmax(scores, n);
+  for (size_t i = 0; i < hd; ++i) out[i] = 0;
+  for (size_t t = 0; t < n; ++t) {
+    const float a = scores[t];
+    if (half) {
+      const uint16_t* vt = reinterpret_cast<const uint16_t*>(kv.v_at(layer, int64_t(t))) + head_off;
+      for (size_t i = 0; i < hd; ++i) out[i] += a * f16_to_f32(vt[i]);
+    } else {
+      const float* vt = reinterpret_cast<const float*>(kv.v_at(layer, int64_t(t))) + head_off;
+      for (size_t i = 0; i < hd; ++i) out[i] += a * vt[i];
+    }
+  }
+}
 
 }  // namespace
 
@@ -87,20 +119,21 @@ void Transformer::embed(const Batch& b) {
 
 void Transformer::attention(size_t l, const Batch& b) {
   const ModelConfig& c = m_.config;
-  const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads), kvd = size_t(c.kv_dim());
+  const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads);
   const size_t group = size_t(c.num_heads / c.num_kv_heads);
   const float scale = 1.0f / std::sqrt(float(hd));
   const size_t jobs = b.size() * nh;
   const size_t chunk = (jobs + pool_.size() - 1) / pool_.size();
-  // Chunks map one-to-one to threads, so each chunk owns one scores row.
+  // Chunks map one-to-one to threads, so each chunk owns one scores row
+  // (and one f32 row for an f16 value).
   pool_.parallel_for(jobs, chunk, [&](size_t j0, size_t j1) {
     float* scores = scores_.as<float>() + (j0 / chunk) * size_t(max_context_);
     for (size_t j = j0; j < j1; ++j) {
       size_t r = j / nh, head = j % nh;
-      KvCache& kv = *b[r].cache;
-      size_t kvh = head / group;
-      attend(q_.as<float>() + r * nh * hd + head * hd, kv.k(int64_t(l), 0) + kvh * hd, kv.v(int64_t(l), 0) + kvh * hd,
-             size_t(b[r].pos + 1), hd, kvd, scale, scores, att_.as<float>() + r * nh * hd + head * hd);
+      const KvSequence& kv = *b[r].cache;
+      const size_t kvh = head / group;
+      attend_paged(q_.as<float>() + r * nh * hd + head * hd, kv, int64_t(l), kvh * hd, size_t(b[r].pos + 1), hd, scale,
+                   scores, att_.as<float>() + r * nh * hd + head * hd);
     }
   });
 }
@@ -137,9 +170,7 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
   for (size_t r = 0; r < n; ++r) {
     rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
     rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
-    KvCache& kv = *b[r].cache;
-    std::memcpy(kv.k(int64_t(l), b[r].pos), k + r * kvd, kvd * sizeof(float));
-    std::memcpy(kv.v(int64_t(l), b[r].pos), v + r * kvd, kvd * sizeof(float));
+    b[r].cache->store(int64_t(l), b[r].pos, k + r * kvd, v + r * kvd);
   }
   attention(l, b);
   linear(att_.as<float>(), n, T(Role::O), D(Role::O), xn);

@@ -1,13 +1,15 @@
-#include "engine/session.h"
+#include "engine/runtime.h"
+
+#include <chrono>
 
 namespace strata {
 
-Plan plan_session(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
-                  const SessionShape& s, size_t threads) {
+Plan plan_runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
+                  const RuntimeShape& s, size_t threads) {
   const ModelConfig& c = m.config;
   PlanRequest r;
   r.budget = opt.max_memory;
-  r.kv_bytes = KvCache::bytes_for(c.num_layers, s.context, c.kv_dim()) * s.sequences;
+  r.kv_bytes = KvPool::bytes_for(c.num_layers, c.kv_dim(), s.page_positions, s.kv_pages, s.kv_type);
   r.activation_bytes = Transformer::activation_bytes(c, s.max_rows, s.context, threads);
   r.logits_bytes = Transformer::logits_bytes(c, s.max_logit_rows);
   r.slots = opt.streaming_slots;
@@ -32,17 +34,20 @@ MemoryPlan to_public(const Plan& p, int64_t context, size_t units) {
   return o;
 }
 
-Session::Session(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
-                 const SessionShape& shape, ThreadPool& pool, IoMethod io_method)
-    : plan(plan_session(m, units, opt, shape, pool.size())), ledger(plan.budget), files(m.index.files) {
+Runtime::Runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
+                 const RuntimeShape& sh, ThreadPool& pool, IoMethod io_method)
+    : shape(sh), plan(plan_runtime(m, units, opt, sh, pool.size())), ledger(plan.budget), files(m.index.files) {
+  const auto t0 = std::chrono::steady_clock::now();
   io = make_io_engine(io_method, files);
   // Order matters for the peak: the big fixed buffers first, so a planning
   // error shows before any disk read.
-  for (size_t i = 0; i < shape.sequences; ++i)
-    caches.push_back(std::make_unique<KvCache>(m.config.num_layers, shape.context, m.config.kv_dim(), &ledger));
+  kv = std::make_unique<KvPool>(m.config.num_layers, m.config.kv_dim(), sh.page_positions, sh.kv_pages, sh.kv_type,
+                                &ledger);
   store = std::make_unique<LayerStore>(units, plan, *io, ledger);
-  transformer = std::make_unique<Transformer>(m, *store, *io, pool, ledger, shape.max_rows, shape.context,
-                                              shape.max_logit_rows);
+  resident_bytes_read = store->stats().bytes_read;
+  transformer =
+      std::make_unique<Transformer>(m, *store, *io, pool, ledger, sh.max_rows, sh.context, sh.max_logit_rows);
+  startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace strata
