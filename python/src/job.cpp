@@ -1,127 +1,123 @@
 #include "job.h"
 
 #include <algorithm>
-#include <chrono>
-#include <optional>
+
+#include "core/error.h"
 
 namespace strata::py {
 
-Job::Job(std::shared_ptr<EngineHolder> engine, std::vector<SeqSpec> seqs, size_t max_sequences)
-    : eng_(std::move(engine)), seqs_(std::move(seqs)), max_sequences_(max_sequences) {
-  out_.resize(seqs_.size());
-  emitted_.assign(seqs_.size(), 0);
-  worker_ = std::thread([this] { run(); });
-}
-
-Job::~Job() {
-  cancel();
-  if (worker_.joinable()) worker_.join();
-}
-
-void Job::cancel() {
-  std::lock_guard<std::mutex> lk(mu_);
-  cancel_ = true;
-}
-
-bool Job::cancelled() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return cancel_;
-}
-
-bool Job::wait_done(double seconds) {
-  std::unique_lock<std::mutex> lk(mu_);
-  return cv_.wait_for(lk, std::chrono::duration<double>(seconds), [&] { return done_; });
-}
-
-std::vector<TokenOut> Job::take(double seconds, bool* done) {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait_for(lk, std::chrono::duration<double>(seconds), [&] { return done_ || !pending_.empty(); });
-  std::vector<TokenOut> r(pending_.begin(), pending_.end());
-  pending_.clear();
-  *done = done_ && pending_.empty();
-  return r;
-}
-
-const std::vector<SeqOut>& Job::results() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (error_) std::rethrow_exception(error_);
-  return out_;
-}
-
-JobStats Job::stats() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return stats_;
-}
-
-void Job::run() {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
+Job::Job(std::shared_ptr<EngineHolder> engine, std::vector<SeqSpec> seqs)
+    : eng_(std::move(engine)), shared_(std::make_shared<Shared>()) {
+  shared_->emitted.assign(seqs.size(), 0);
+  start_ = eng_->engine->stats();
+  t0_ = std::chrono::steady_clock::now();
   try {
-    // The pre-scheduler Engine runs one call at a time: later jobs queue here.
-    std::unique_lock<std::mutex> engine_lock(eng_->mu);
-    const double queued = std::chrono::duration<double>(Clock::now() - t0).count();
-    int64_t context = 1;
-    for (const auto& s : seqs_) context = std::max<int64_t>(context, int64_t(s.prompt.size()) + s.max_new_tokens);
-    size_t next_index = 0;
-    auto next = [&]() -> std::optional<SequenceRequest> {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (cancel_ || next_index >= seqs_.size()) return std::nullopt;
-      const size_t i = next_index++;
-      const SeqSpec& s = seqs_[i];
-      SequenceRequest r;
-      r.key = i;
-      r.prompt_ids = s.prompt;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      SeqSpec& s = seqs[i];
+      Request r;
+      r.prompt_ids = std::move(s.prompt);
       r.max_new_tokens = s.max_new_tokens;
       r.sampling = s.sampling;
       r.stop_at_eos = s.stop_at_eos;
-      // Called after every token but an EOS: hands the token over, and
-      // ends the sequence on a stop id or a cancel.
-      r.should_stop = [this, i](const std::vector<int32_t>& ids) {
-        std::lock_guard<std::mutex> lk(mu_);
-        pending_.push_back({i, ids.back()});
-        ++emitted_[i];
-        cv_.notify_all();
-        const auto& stop = seqs_[i].stop_ids;
-        return cancel_ || std::find(stop.begin(), stop.end(), ids.back()) != stop.end();
+      r.stop_ids = std::move(s.stop_ids);
+      r.stop_strings = std::move(s.stop_strings);
+      // On the scheduler's thread after each pass: quick, never blocks on the Engine.
+      r.on_token = [sh = shared_, i](const TokenEvent& e) {
+        std::lock_guard<std::mutex> lk(sh->mu);
+        sh->pending.push_back({i, e.id, e.text});
+        ++sh->emitted[i];
+        sh->cv.notify_all();
       };
-      return r;
-    };
-    auto done = [&](SequenceResult&& r) {
-      std::lock_guard<std::mutex> lk(mu_);
-      const size_t i = size_t(r.key);
-      for (size_t k = emitted_[i]; k < r.output_ids.size(); ++k) pending_.push_back({i, r.output_ids[k]});
-      emitted_[i] = r.output_ids.size();
-      out_[i].ids = std::move(r.output_ids);
-      out_[i].finish_reason = cancel_ ? "cancelled" : r.finish_reason;
-      cv_.notify_all();
-    };
-    BatchOptions bo;
-    bo.context = context;
-    bo.max_sequences = max_sequences_ ? std::min(max_sequences_, seqs_.size())
-                                      : std::min(seqs_.size(), eng_->engine->auto_batch_size(context, 64));
-    BatchStats st = seqs_.empty() ? BatchStats{} : eng_->engine->generate_batch(next, done, bo);
-    engine_lock.unlock();
-    {
-      std::lock_guard<std::mutex> lk(eng_->stats_mu);
-      ++eng_->calls;
-      eng_->passes += st.passes;
-      eng_->generated_tokens += st.generated_tokens;
-      eng_->prompt_tokens += st.prompt_tokens;
-      eng_->bytes_read += st.bytes_read;
-      eng_->io_wait_s += st.io_wait_s;
-      eng_->wall_s += st.wall_s;
+      handles_.push_back(eng_->engine->submit(std::move(r)));
     }
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_ = JobStats{st.sequences, st.passes, st.generated_tokens, st.prompt_tokens, st.bytes_read,
-                      st.wall_s, st.io_wait_s, queued, st.plan};
-    for (size_t i = next_index; i < seqs_.size(); ++i) out_[i].finish_reason = "cancelled";  // never started
   } catch (...) {
-    std::lock_guard<std::mutex> lk(mu_);
-    error_ = std::current_exception();
+    for (const auto& h : handles_) h.cancel();
+    throw;
   }
-  std::lock_guard<std::mutex> lk(mu_);
-  done_ = true;
-  cv_.notify_all();
+}
+
+Job::~Job() {
+  // Requests end at the next pass; their callbacks only touch `shared_`.
+  for (const auto& h : handles_) h.cancel();
+}
+
+void Job::cancel() {
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    cancel_ = true;
+  }
+  for (const auto& h : handles_) h.cancel();
+}
+
+bool Job::cancelled() const {
+  std::lock_guard<std::mutex> lk(shared_->mu);
+  return cancel_;
+}
+
+bool Job::all_done() const {
+  return std::all_of(handles_.begin(), handles_.end(), [](const RequestHandle& h) { return h.done(); });
+}
+
+bool Job::wait_done(double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (const auto& h : handles_) {
+    double left = std::chrono::duration<double>(end - std::chrono::steady_clock::now()).count();
+    if (!h.wait_for(std::max(left, 0.0))) return false;
+  }
+  return true;
+}
+
+std::vector<TokenOut> Job::take(double seconds, bool* done) {
+  const bool ended = all_done();  // before draining: tokens of an ended request are all delivered
+  std::unique_lock<std::mutex> lk(shared_->mu);
+  if (!ended) shared_->cv.wait_for(lk, std::chrono::duration<double>(seconds), [&] { return !shared_->pending.empty(); });
+  std::vector<TokenOut> r(std::make_move_iterator(shared_->pending.begin()),
+                          std::make_move_iterator(shared_->pending.end()));
+  shared_->pending.clear();
+  if (ended) {
+    // Tokens the callbacks did not deliver (none expected): from the results.
+    for (size_t i = 0; i < handles_.size(); ++i) {
+      const RequestResult& res = handles_[i].wait();
+      for (size_t k = shared_->emitted[i]; k < res.output_ids.size(); ++k) {
+        r.push_back({i, res.output_ids[k], k < res.tokens.size() ? res.tokens[k].text : std::string()});
+      }
+      shared_->emitted[i] = std::max(shared_->emitted[i], res.output_ids.size());
+    }
+  }
+  *done = ended;
+  return r;
+}
+
+std::vector<SeqOut> Job::results() const {
+  std::vector<SeqOut> out;
+  for (const auto& h : handles_) {
+    const RequestResult& r = h.wait();
+    if (r.finish_reason == "error") throw Error(r.error);
+    out.push_back({r.output_ids, r.text, r.finish_reason, r.passes, r.queue_s});
+  }
+  return out;
+}
+
+JobStats Job::stats() {
+  if (final_) return *final_;
+  const bool ended = all_done();
+  const EngineStats s = eng_->engine->stats();
+  JobStats j;
+  j.sequences = handles_.size();
+  j.passes = s.passes - start_.passes;
+  j.bytes_read = s.bytes_read - start_.bytes_read;
+  j.io_wait_s = s.io_wait_s - start_.io_wait_s;
+  j.compute_s = s.compute_s - start_.compute_s;
+  j.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  for (const auto& h : handles_) {
+    if (!h.done()) continue;
+    const RequestResult& r = h.wait();
+    j.generated_tokens += r.output_ids.size();
+    j.prompt_tokens += r.prompt_tokens;
+    j.queue_s = std::max(j.queue_s, r.queue_s);
+  }
+  if (ended) final_ = j;  // later calls must not count later requests' passes
+  return j;
 }
 
 }  // namespace strata::py

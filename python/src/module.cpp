@@ -5,6 +5,7 @@
 // Rules kept here: the GIL is released around everything that loads or
 // computes; waiting for a generation polls for signals so Ctrl-C cancels it;
 // every C++ exception becomes a Python exception with the same message.
+#include <nlohmann/json.hpp>
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -33,6 +34,11 @@ namespace {
 // How often a waiting call wakes up to check for Ctrl-C.
 constexpr double kPollSeconds = 0.02;
 
+// Text from the library as str; byte-fallback pieces never raise.
+pyb::str utf8(const std::string& s) {
+  return pyb::reinterpret_steal<pyb::str>(PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "replace"));
+}
+
 pyb::dict plan_dict(const MemoryPlan& p) {
   return pyb::dict("budget_bytes"_a = p.budget, "min_memory_bytes"_a = p.min_budget, "planned_bytes"_a = p.total_bytes,
                    "units"_a = p.units, "resident_units"_a = p.resident_units, "streaming_slots"_a = p.streaming_slots,
@@ -55,7 +61,18 @@ pyb::dict info_dict(const ModelInfo& i) {
 pyb::dict stats_dict(const JobStats& s) {
   return pyb::dict("sequences"_a = s.sequences, "passes"_a = s.passes, "generated_tokens"_a = s.generated_tokens,
                    "prompt_tokens"_a = s.prompt_tokens, "bytes_read"_a = s.bytes_read, "wall_s"_a = s.wall_s,
-                   "io_wait_s"_a = s.io_wait_s, "queue_s"_a = s.queue_s, "plan"_a = plan_dict(s.plan));
+                   "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "queue_s"_a = s.queue_s);
+}
+
+pyb::dict engine_stats_dict(const EngineStats& s) {
+  return pyb::dict("requests_submitted"_a = s.requests_submitted, "requests_finished"_a = s.requests_finished,
+                   "requests_cancelled"_a = s.requests_cancelled, "prompt_tokens"_a = s.prompt_tokens,
+                   "generated_tokens"_a = s.generated_tokens, "passes"_a = s.passes, "pass_rows"_a = s.pass_rows,
+                   "bytes_read"_a = s.bytes_read, "resident_bytes_read"_a = s.resident_bytes_read,
+                   "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "startup_s"_a = s.startup_s,
+                   "running"_a = s.running, "queued"_a = s.queued, "kv_pages_total"_a = s.kv_pages_total,
+                   "kv_pages_used"_a = s.kv_pages_used, "kv_page_positions"_a = s.kv_page_positions,
+                   "kv_pool_bytes"_a = s.kv_pool_bytes, "preemptions"_a = s.preemptions);
 }
 
 // Blocks (GIL released) until the job ends or `timeout` seconds passed (< 0:
@@ -96,7 +113,7 @@ pyb::tuple take_tokens(Job& job, double timeout) {
     double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!got.empty() || done || (timeout >= 0 && waited >= timeout)) {
       pyb::list l;
-      for (const auto& t : got) l.append(pyb::make_tuple(t.seq, t.id));
+      for (const auto& t : got) l.append(pyb::make_tuple(t.seq, t.id, utf8(t.text)));
       return pyb::make_tuple(l, done);
     }
     if (PyErr_CheckSignals() != 0) {
@@ -142,6 +159,8 @@ void register_errors(pyb::module_& m) {
       // max_memory value, so it is raised as a BudgetError, a ValueError too.
       if (std::strstr(e.what(), "is below the minimum")) PyErr_SetString(budget.ptr(), e.what());
       else PyErr_SetString(error.ptr(), e.what());
+    } catch (const nlohmann::json::exception& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const std::filesystem::filesystem_error& e) {
       if (e.code() == std::errc::no_such_file_or_directory) PyErr_SetString(not_found.ptr(), e.what());
       else PyErr_SetString(PyExc_OSError, e.what());
@@ -154,6 +173,7 @@ void register_errors(pyb::module_& m) {
 }  // namespace
 
 void bind_tokenizer(pyb::module_& m);
+void bind_chat(pyb::module_& m);
 
 }  // namespace strata::py
 
@@ -176,11 +196,12 @@ PYBIND11_MODULE(_strata, m) {
 
   pyb::class_<SeqSpec>(m, "Sequence")
       .def(pyb::init([](std::vector<int32_t> prompt, int max_new_tokens, SamplingParams sampling, bool stop_at_eos,
-                        std::vector<int32_t> stop_ids) {
-             return SeqSpec{std::move(prompt), max_new_tokens, sampling, stop_at_eos, std::move(stop_ids)};
+                        std::vector<int32_t> stop_ids, std::vector<std::string> stop_strings) {
+             return SeqSpec{std::move(prompt), max_new_tokens, sampling, stop_at_eos, std::move(stop_ids),
+                            std::move(stop_strings)};
            }),
            "prompt"_a, "max_new_tokens"_a = 64, "sampling"_a = SamplingParams{}, "stop_at_eos"_a = true,
-           "stop_ids"_a = std::vector<int32_t>{})
+           "stop_ids"_a = std::vector<int32_t>{}, "stop_strings"_a = std::vector<std::string>{})
       .def_readonly("prompt", &SeqSpec::prompt)
       .def_readonly("max_new_tokens", &SeqSpec::max_new_tokens);
 
@@ -196,7 +217,9 @@ PYBIND11_MODULE(_strata, m) {
       .def("results",
            [](Job& j) {
              pyb::list l;
-             for (const auto& s : j.results()) l.append(pyb::make_tuple(s.ids, s.finish_reason));
+             for (const auto& s : j.results())
+               l.append(pyb::dict("ids"_a = s.ids, "text"_a = utf8(s.text), "finish_reason"_a = s.finish_reason,
+                                  "passes"_a = s.passes, "queue_s"_a = s.queue_s));
              return l;
            })
       .def("stats", [](Job& j) { return stats_dict(j.stats()); })
@@ -204,17 +227,21 @@ PYBIND11_MODULE(_strata, m) {
 
   pyb::class_<EngineHolder, std::shared_ptr<EngineHolder>>(m, "Engine")
       .def(pyb::init([](const std::filesystem::path& path, uint64_t max_memory, size_t threads, const std::string& io,
-                        size_t max_prefill_rows, size_t streaming_slots) {
+                        size_t max_prefill_rows, size_t streaming_slots, int64_t context, size_t max_sequences,
+                        const std::string& kv_type) {
              EngineOptions o;
              o.max_memory = max_memory;
              o.threads = threads;
              o.io = io;
              if (max_prefill_rows) o.max_prefill_rows = max_prefill_rows;
              o.streaming_slots = streaming_slots;
+             o.context = context;
+             o.max_sequences = max_sequences;
+             o.kv_type = kv_type;
              return open_engine(path, o);
            }),
            "path"_a, "max_memory"_a = 0, "threads"_a = 0, "io"_a = "", "max_prefill_rows"_a = 0,
-           "streaming_slots"_a = 0)
+           "streaming_slots"_a = 0, "context"_a = 0, "max_sequences"_a = 0, "kv_type"_a = "f16")
       .def("info", [](EngineHolder& h) { return info_dict(h.engine->info()); })
       .def(
           "plan_for",
@@ -244,17 +271,17 @@ PYBIND11_MODULE(_strata, m) {
            })
       .def(
           "start",
-          [](std::shared_ptr<EngineHolder> h, std::vector<SeqSpec> seqs, size_t max_sequences) {
-            return std::make_shared<Job>(std::move(h), std::move(seqs), max_sequences);
+          [](std::shared_ptr<EngineHolder> h, std::vector<SeqSpec> seqs) {
+            pyb::gil_scoped_release nogil;  // the first request builds the runtime (loads resident layers)
+            return std::make_shared<Job>(std::move(h), std::move(seqs));
           },
-          "sequences"_a, "max_sequences"_a = 0)
+          "sequences"_a)
       .def(
           "score",
           [](EngineHolder& h, const std::vector<int32_t>& ids, bool keep_logits) {
             ScoreResult r;
             {
               pyb::gil_scoped_release nogil;
-              std::lock_guard<std::mutex> lk(h.mu);
               r = h.engine->score(ids, keep_logits);
             }
             pyb::dict d("argmax"_a = r.argmax, "logprobs"_a = r.logprobs, "perplexity"_a = r.perplexity,
@@ -265,11 +292,10 @@ PYBIND11_MODULE(_strata, m) {
             return d;
           },
           "ids"_a, "keep_logits"_a = false)
-      .def("totals", [](EngineHolder& h) {
-        std::lock_guard<std::mutex> lk(h.stats_mu);
-        return pyb::dict("calls"_a = h.calls, "passes"_a = h.passes, "generated_tokens"_a = h.generated_tokens,
-                         "prompt_tokens"_a = h.prompt_tokens, "bytes_read"_a = h.bytes_read,
-                         "io_wait_s"_a = h.io_wait_s, "wall_s"_a = h.wall_s);
+      .def("stats", [](EngineHolder& h) { return engine_stats_dict(h.engine->stats()); })
+      .def("shutdown", [](EngineHolder& h) {
+        pyb::gil_scoped_release nogil;
+        h.engine->shutdown();
       });
 
   m.def(
@@ -310,4 +336,5 @@ PYBIND11_MODULE(_strata, m) {
   m.def("parse_byte_size", &parse_byte_size);
   m.def("format_bytes", &format_bytes);
   bind_tokenizer(m);
+  bind_chat(m);
 }

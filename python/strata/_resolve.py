@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import time
 from typing import Optional, Tuple
@@ -47,7 +48,13 @@ def compressed_path(model_dir: str, compression: str, directory: Optional[str]) 
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns};".encode())
     base = os.path.basename(os.path.normpath(model_dir)) or "model"
     d = directory or os.path.join(cache_root(), "converted")
-    return os.path.join(d, f"{base}-{h.hexdigest()[:16]}-{compression}.gguf")
+    return os.path.join(d, f"{base}-{h.hexdigest()[:16]}-{compression}", f"model-{compression}.gguf")
+
+
+# Copied beside the compressed GGUF so that the engine finds the tokenizer,
+# stop strings and chat template there as in the original directory.
+_SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json",
+               "chat_template.jinja", "chat_template.json", "config.json")
 
 
 class _ProgressBar:
@@ -87,6 +94,10 @@ def ensure_compressed(model_dir: str, compression: str, directory: Optional[str]
     if os.path.isfile(out):
         return out, False
     os.makedirs(os.path.dirname(out), exist_ok=True)
+    for name in _SIDE_FILES:  # first: a complete GGUF implies its side files are there
+        src = os.path.join(model_dir, name)
+        if os.path.isfile(src):
+            shutil.copyfile(src, os.path.join(os.path.dirname(out), name))
     sys.stderr.write(f"strata: compressing {model_dir} to {compression} (once) -> {out}\n")
     bar = _ProgressBar("converting")
     try:

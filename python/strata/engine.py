@@ -73,7 +73,7 @@ class Request:
         with self._lock:
             if not self._finished:
                 got, finished = self._job.take(timeout)
-                self._ids.extend(i for _, i in got)
+                self._ids.extend(i for _, i, _ in got)
                 self._finished = finished
             return self._finished
 
@@ -97,9 +97,12 @@ class Request:
         if not self._job.wait(-1.0 if timeout is None else float(timeout)):
             return None
         if self._result is None:
-            ids, reason = self._job.results()[0]
-            text = self._tok.decode(ids, skip_special_tokens=True) if self._tok is not None else ""
-            self._result = RequestResult(self.id, list(ids), reason, len(self._prompt), text, self._job.stats())
+            r = self._job.results()[0]
+            text = r["text"]
+            if not text and self._tok is not None:
+                text = self._tok.decode(r["ids"], skip_special_tokens=True)
+            self._result = RequestResult(self.id, list(r["ids"]), r["finish_reason"], len(self._prompt), text,
+                                         self._job.stats())
         return self._result
 
     @property
@@ -118,13 +121,19 @@ class Engine:
     >>> req.cancel()                      # from any thread
     >>> req.wait().text
 
-    Requests submitted together run in shared forward passes once the
-    scheduler runs them; greedy results never depend on what else runs.
+    Every request runs in the engine's one decode loop: requests running at
+    the same time share each forward pass (each layer is read once for all of
+    them). Greedy results never depend on what else runs.
+
+    max_seq_len: positions one sequence may reach (0 = the model's, capped by
+    the budget); max_sequences: running at once (0 = as many as the budget
+    allows, at most 64); kv_type: "f16" or "f32" KV cache.
     """
 
     def __init__(self, path: Union[str, os.PathLike], max_memory: Union[None, int, str] = None, threads: int = 0,
                  io: str = "auto", streaming_slots: int = 0, max_prefill_rows: int = 0,
-                 hf_token: Optional[str] = None, tokenizer_path: Optional[str] = None):
+                 hf_token: Optional[str] = None, tokenizer_path: Optional[str] = None, max_seq_len: int = 0,
+                 max_sequences: int = 0, kv_type: str = "f16"):
         path = resolve_model(os.fspath(path), hf_token)
         budget = parse_memory(max_memory)
         if not isinstance(threads, int) or threads < 0:
@@ -132,8 +141,10 @@ class Engine:
         if io not in ("auto", "", "uring", "direct", "pread", "buffered"):
             raise ValueError(f"io must be one of auto, uring, direct, pread, buffered, not {io!r}")
         self.path = path
+        if kv_type not in ("f16", "f32"):
+            raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
         self._native = _strata.Engine(path, budget, threads, "" if io == "auto" else io, max_prefill_rows,
-                                      streaming_slots)
+                                      streaming_slots, max_seq_len, max_sequences, kv_type)
         self.tokenizer: Optional[Tokenizer] = None
         tp = tokenizer_path or path
         tok_file = tp if os.path.isfile(tp) and tp.endswith(".json") else os.path.join(tp, "tokenizer.json")
@@ -154,11 +165,11 @@ class Engine:
 
     def submit(self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 64, temperature: float = 0.0,
                top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = 0, stop_at_eos: bool = True,
-               stop_ids: Sequence[int] = ()) -> Request:
-        """Starts a request and returns at once. temperature 0 = greedy."""
+               stop_ids: Sequence[int] = (), stop_strings: Sequence[str] = ()) -> Request:
+        """Starts a request and returns at once (UsageError for invalid values). temperature 0 = greedy."""
         ids = self.encode(prompt)
         seq = _strata.Sequence(ids, int(max_new_tokens), _strata.SamplingParams(temperature, top_k, top_p, min_p, seed),
-                               bool(stop_at_eos), [int(i) for i in stop_ids])
+                               bool(stop_at_eos), [int(i) for i in stop_ids], [str(x) for x in stop_strings])
         return Request(self._native.start([seq]), ids, self.tokenizer)
 
     def info(self) -> dict:
@@ -170,5 +181,10 @@ class Engine:
         return self._native.plan_for(context, 1, sequences)
 
     def stats(self) -> dict:
-        """Totals since the engine was opened: calls, passes, tokens, bytes read, I/O wait."""
-        return self._native.totals()
+        """The scheduler's counters since the engine was opened: requests, passes, tokens,
+        bytes read, I/O wait, compute, KV pages."""
+        return self._native.stats()
+
+    def shutdown(self) -> None:
+        """Cancels everything running or queued and stops the scheduler."""
+        self._native.shutdown()

@@ -133,7 +133,7 @@ class Model:
                                      f"{self.max_seq_len}; raise max_seq_len in from_pretrained or shorten the prompt")
 
     def _run(self, prompts: List[List[int]], max_new: Union[int, List[int]], sampling: List[Any],
-             eos: Optional[List[int]]):
+             eos: Optional[List[int]], stop: Optional[Sequence[str]] = None):
         news = max_new if isinstance(max_new, list) else [max_new] * len(prompts)
         seqs = []
         for p, n, s in zip(prompts, news, sampling):
@@ -144,7 +144,7 @@ class Model:
             if not p:
                 raise _strata.UsageError("a prompt is empty: give at least one token id")
             self._check_length(len(p), n)
-            seqs.append(_strata.Sequence(p, n, s, eos is None, eos or []))
+            seqs.append(_strata.Sequence(p, n, s, eos is None, eos or [], list(stop or [])))
         job = self.engine._native.start(seqs)
         try:
             job.wait()
@@ -202,8 +202,8 @@ class Model:
             max_new = max_new_tokens
         sampling = sampling_params(do_sample, temperature, top_k, top_p, min_p, seed, len(prompts))
         results, stats = self._run(prompts, max_new, sampling, stop_ids(eos_token_id))
-        new = [list(ids) for ids, _ in results]
-        reasons = [r for _, r in results]
+        new = [list(r["ids"]) for r in results]
+        reasons = [r["finish_reason"] for r in results]
         full = [r + n for r, n in zip(rows, new)]
         pad = pad_token_id
         if pad is None and self.tokenizer is not None:
@@ -221,7 +221,7 @@ class Model:
                temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
                min_p: Optional[float] = None, seed: Optional[int] = None,
                eos_token_id: Union[None, int, Sequence[int]] = None, skip_special_tokens: bool = True,
-               return_ids: bool = False) -> Iterator[Union[str, int]]:
+               return_ids: bool = False, stop: Optional[Sequence[str]] = None) -> Iterator[Union[str, int]]:
         """Yields the new text piece by piece as tokens are chosen (never a
         broken UTF-8 character); ids instead with return_ids=True. Breaking
         out of the loop, or Ctrl-C, cancels the generation."""
@@ -232,7 +232,7 @@ class Model:
         eos = stop_ids(eos_token_id)
         self._check_length(len(ids), max_new_tokens)
         job = self.engine._native.start([_strata.Sequence(ids, int(max_new_tokens), sampling[0], eos is None,
-                                                          eos or [])])
+                                                          eos or [], list(stop or []))])
         return self._stream(job, return_ids, skip_special_tokens)
 
     def _stream(self, job, return_ids: bool, skip_special: bool):
@@ -241,7 +241,7 @@ class Model:
         try:
             while True:
                 got, done = job.take(-1.0)
-                for _, i in got:
+                for _, i, _ in got:
                     if return_ids:
                         yield i
                     out.append(i)
@@ -269,9 +269,10 @@ class Model:
               do_sample: bool = False, temperature: Optional[float] = None, top_k: Optional[int] = None,
               top_p: Optional[float] = None, min_p: Optional[float] = None, seed: Optional[int] = None,
               eos_token_id: Union[None, int, Sequence[int]] = None,
-              skip_special_tokens: bool = True) -> List[Completion]:
+              skip_special_tokens: bool = True, stop: Optional[Sequence[str]] = None) -> List[Completion]:
         """Generates for every prompt (texts or id lists) in shared passes and
-        returns a Completion per prompt, in order."""
+        returns a Completion per prompt, in order. stop: strings that end a
+        sequence (its text is cut before them)."""
         if isinstance(prompts, (str, bytes)):
             raise TypeError("batch takes a list of prompts")
         ids = [self._ids(p) for p in prompts]
@@ -281,11 +282,13 @@ class Model:
         if isinstance(mx, list) and len(mx) != len(ids):
             raise ValueError("max_new_tokens must be one int or one per prompt")
         sampling = sampling_params(do_sample, temperature, top_k, top_p, min_p, seed, len(ids))
-        results, _ = self._run(ids, mx, sampling, stop_ids(eos_token_id))
+        results, _ = self._run(ids, mx, sampling, stop_ids(eos_token_id), stop)
         out = []
-        for p, (new, reason) in zip(ids, results):
-            text = self.tokenizer.decode(new, skip_special_tokens=skip_special_tokens) if self.tokenizer else None
-            out.append(Completion(p, list(new), text, reason))
+        for p, r in zip(ids, results):
+            text = r["text"] if stop else None  # cut before the stop string by the library
+            if text is None and self.tokenizer is not None:
+                text = self.tokenizer.decode(r["ids"], skip_special_tokens=skip_special_tokens)
+            out.append(Completion(p, list(r["ids"]), text, r["finish_reason"]))
         return out
 
     def chat(self, messages: Sequence[Dict[str, Any]], max_new_tokens: int = 256, stream: bool = False,
@@ -295,9 +298,12 @@ class Model:
         """The assistant's reply to a conversation ([{"role", "content"}, ...]),
         rendered with the model's chat template; an iterator of text pieces
         with stream=True."""
-        ids = self._tok().apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        tok = self._tok()
+        ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        # The turn ends at the template's end-of-turn token (<|eot_id|>, <|im_end|>...) or EOS.
+        stops = tok._chat_template().stop_token_ids(tok._tok)
         kw = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed)
-        it = self.stream(ids, max_new_tokens=max_new_tokens, **kw)
+        it = self.stream(ids, max_new_tokens=max_new_tokens, eos_token_id=stops or None, **kw)
         return it if stream else "".join(it)
 
     def score(self, ids: Prompt, return_logits: bool = False) -> ScoreOutput:
@@ -320,11 +326,11 @@ class Model:
         d["compression"] = self.compression
         d["compressed_path"] = self.compressed_path
         d["max_seq_len"] = self.max_seq_len
-        d["totals"] = self.engine.stats()
+        d["stats"] = self.engine.stats()
         return d
 
     def stats(self) -> Dict[str, Any]:
-        """Totals since loading: calls, passes, generated tokens, bytes read, I/O wait."""
+        """The scheduler's counters since loading: requests, passes, tokens, bytes read, I/O wait, KV pages."""
         return self.engine.stats()
 
     def __repr__(self) -> str:
@@ -333,15 +339,20 @@ class Model:
 
 
 def _print_profile(s: dict) -> None:
-    wall, io = s["wall_s"], s["io_wait_s"]
+    wall, io, compute = s["wall_s"], s["io_wait_s"], s["compute_s"]
     rate = s["bytes_read"] / wall if wall > 0 else 0.0
     tps = s["generated_tokens"] / wall if wall > 0 else 0.0
     per = wall / s["passes"] * 1e3 if s["passes"] else 0.0
     sys.stderr.write(
         f"strata profile: {s['passes']} passes ({per:.2f} ms each), batch {s['sequences']}, "
         f"{s['generated_tokens']} tokens in {wall:.3f} s ({tps:.1f} tokens/s); I/O wait {io:.3f} s, "
-        f"compute {max(0.0, wall - io):.3f} s; read {_strata.format_bytes(s['bytes_read'])} "
+        f"compute {compute:.3f} s; read {_strata.format_bytes(s['bytes_read'])} "
         f"({_strata.format_bytes(int(rate))}/s)\n")
+
+
+def _model_context(path: str) -> int:
+    """The model's own context (max_position_embeddings), without building a runtime."""
+    return _strata.Engine(path).info()["max_position_embeddings"]
 
 
 class AutoModel:
@@ -408,6 +419,7 @@ class AutoModel:
             weights = compressed
         tok_dir = path if os.path.isdir(path) else os.path.dirname(path)
         engine = Engine(weights, max_memory=max_memory, threads=threads, io=io,
-                        streaming_slots=0 if prefetching else 1, tokenizer_path=tok_dir)
+                        streaming_slots=0 if prefetching else 1, tokenizer_path=tok_dir,
+                        max_seq_len=min(max_seq_len, _model_context(weights)))
         return Model(engine, engine.tokenizer, source=path, compression=compression, compressed_path=compressed,
                      converted=converted, max_seq_len=max_seq_len, profiling_mode=profiling_mode)

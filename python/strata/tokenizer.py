@@ -55,6 +55,7 @@ class Tokenizer:
         self._unk_token = cfg.get("unk_token")
         self._pad_token = cfg.get("pad_token")
         self.chat_template: Optional[str] = cfg.get("chat_template")
+        self._template = None  # the model's ChatTemplate, loaded on first use
         self.model_max_length = model_max_length or _config_max_length(path) or 1_000_000_000
 
     @classmethod
@@ -244,26 +245,32 @@ class Tokenizer:
         return {self._tok.id_to_token(i): i for i in range(self.vocab_size) if self._tok.id_to_token(i)}
 
     # -- chat ---------------------------------------------------------------
+    def _chat_template(self, chat_template: Optional[str] = None) -> "_strata.ChatTemplate":
+        if chat_template is not None:
+            return _strata.ChatTemplate.from_string(chat_template)
+        if self._template is None:
+            if not _strata.ChatTemplate.model_has_template(self.name_or_path):
+                raise _strata.UsageError(f"{self.name_or_path}: the model has no chat template (chat_template.jinja, "
+                                         f"chat_template.json or tokenizer_config.json); pass chat_template=...")
+            self._template = _strata.ChatTemplate.from_model(self.name_or_path)
+        return self._template
+
     def apply_chat_template(self, conversation: Sequence[Dict[str, Any]], tokenize: bool = True,
                             add_generation_prompt: bool = False, return_tensors: Optional[str] = None,
                             chat_template: Optional[str] = None, return_dict: bool = False,
-                            **template_kwargs: Any) -> Any:
+                            tools: Optional[Sequence[Dict[str, Any]]] = None, **template_kwargs: Any) -> Any:
         """Renders a conversation ([{"role": ..., "content": ...}, ...]) with the
-        model's chat template (tokenizer_config.json), as transformers does:
-        text with tokenize=False, ids otherwise (no BOS added twice)."""
-        template = chat_template or self.chat_template
-        if template is None:
-            raise _strata.UsageError(f"{self.name_or_path}: the tokenizer has no chat_template "
-                                     f"(tokenizer_config.json); pass chat_template=...")
-        render = getattr(_strata, "render_chat_template", None)
-        if render is None:
-            raise _strata.Error("chat templates are not available in this build of strata yet")
-        text = render(template, _messages(conversation), add_generation_prompt, self._bos_token or "",
-                      self._eos_token or "", template_kwargs)
+        model's chat template as transformers does: the text with
+        tokenize=False, else its ids (the template writes BOS itself; special-token
+        text inside message contents stays text). Extra keyword arguments
+        (enable_thinking=..., ...) are template variables."""
+        tmpl = self._chat_template(chat_template)
+        messages = json.dumps(_messages(conversation), ensure_ascii=False)
+        tools_json = "" if tools is None else json.dumps(list(tools), ensure_ascii=False)
+        variables = json.dumps(template_kwargs, ensure_ascii=False) if template_kwargs else ""
         if not tokenize:
-            return text
-        # The template writes BOS itself when the model wants one.
-        ids = self._tok.encode(text, False)
+            return tmpl.render(messages, add_generation_prompt, tools_json, variables)
+        ids = list(tmpl.encode(self._tok, messages, add_generation_prompt, tools_json, variables))
         if return_dict:
             return BatchEncoding(input_ids=ids if return_tensors is None else from_rows([ids], return_tensors),
                                  attention_mask=[1] * len(ids) if return_tensors is None

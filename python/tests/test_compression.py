@@ -18,6 +18,7 @@ def test_8bit_converts_once_and_reuses(stories, cache, reference, capfd):
     assert first.converted
     path = first.compressed_path
     assert path.startswith(str(cache / "converted")) and path.endswith("-q8_0.gguf") and os.path.isfile(path)
+    assert os.path.isfile(os.path.join(os.path.dirname(path), "tokenizer.json"))
     assert path in err and "layer 5/5" in err  # says where, with progress
     assert first.info()["dtype"] == "Q8_0" and first.info()["compressed_path"] == path
     stamp = os.stat(path).st_mtime_ns
@@ -26,7 +27,7 @@ def test_8bit_converts_once_and_reuses(stories, cache, reference, capfd):
     assert not second.converted and second.compressed_path == path
     assert os.stat(path).st_mtime_ns == stamp
     assert "compressing" not in capfd.readouterr().err
-    assert os.listdir(cache / "converted") == [os.path.basename(path)]
+    assert os.listdir(cache / "converted") == [os.path.basename(os.path.dirname(path))]
 
     # The 8-bit model keeps the tokenizer of the original and still tells the story.
     case = reference["greedy"][0]
