@@ -10,7 +10,8 @@ model="${1:-$root/../shared/testdata/stories260K}"
 
 packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev liburing-dev libopenblas-dev clang libclang-rt-14-dev
-  libcurl4-openssl-dev libssl-dev libcpp-httplib-dev)
+  libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
+  python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy)
 # The server's end-to-end tests run the openai npm package under node
 # (installed into the build directory by the tests' setup step).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -29,6 +30,9 @@ fi
 echo "== building (Release) in $root/build"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$root/build" -j2
+
+echo "== Python package: import strata in new shells (python3 on PATH and /usr/bin/python3)"
+"$root/scripts/install_python.sh"
 
 echo "== strata info $model"
 "$root/build/strata" info "$model"

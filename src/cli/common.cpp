@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "strata/hub.h"
+#include "strata/prompt.h"
 
 namespace strata::cli {
 
@@ -85,10 +86,7 @@ std::vector<int32_t> parse_ids(const std::string& text, const char* flag) {
 }
 
 std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text, bool special_as_text) {
-  std::vector<int32_t> ids = tok.encode(text, /*add_special_tokens=*/true, special_as_text);
-  std::optional<int32_t> bos = tok.bos_id();
-  if (tok.config().add_bos_token.value_or(false) && bos && (ids.empty() || ids.front() != *bos))
-    ids.insert(ids.begin(), *bos);
+  std::vector<int32_t> ids = strata::encode_prompt(tok, text, /*add_special_tokens=*/true, special_as_text);
   if (ids.empty()) throw UsageError("the prompt encodes to no tokens");
   return ids;
 }
