@@ -240,8 +240,11 @@ TEST(GgufTokenizer, Llama2IsSentencepieceStyle) {
     made[id] = true;
     ASSERT_EQ(scores.floats[id], -float(r)) << e.tokens[id];
   }
-  for (size_t i = 0; i < made.size(); ++i)
-    if (!made[i]) ASSERT_LT(scores.floats[i], -float(e.merges.size())) << e.tokens[i];
+  for (size_t i = 0; i < made.size(); ++i) {
+    if (!made[i]) {
+      ASSERT_LT(scores.floats[i], -float(e.merges.size())) << e.tokens[i];
+    }
+  }
   if (const GgufValue* pre = h.find("tokenizer.ggml.pre")) {
     EXPECT_EQ(pre->s, "default");
   }
@@ -404,7 +407,9 @@ TEST(GgufTokenizer, ExtraEndIdsBecomeEotAndEom) {
   EXPECT_EQ(key(g.header, "tokenizer.ggml.eos_token_id").u, 128001u);
   ASSERT_EQ(e.tokens[128009], "<|eot_id|>");
   EXPECT_EQ(key(g.header, "tokenizer.ggml.eot_token_id").u, 128009u);  // by its text, not its place in the list
-  if (e.tokens[128008] == "<|eom_id|>") EXPECT_EQ(key(g.header, "tokenizer.ggml.eom_token_id").u, 128008u);
+  if (e.tokens[128008] == "<|eom_id|>") {
+    EXPECT_EQ(key(g.header, "tokenizer.ggml.eom_token_id").u, 128008u);
+  }
   // (GGUF has keys for eos, eot and eom only: a third end id of no known
   // kind cannot be kept.)
   for (int32_t id : {128001, 128009})
