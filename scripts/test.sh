@@ -23,3 +23,14 @@ if [ "${STRATA_SKIP_SANITIZE:-0}" != "1" ]; then
   (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j2 --timeout 900 -LE large)
 fi
+
+if [ "${STRATA_SKIP_TSAN:-0}" != "1" ]; then
+  # The scheduler is the code many threads call at once (submit, cancel,
+  # callbacks, the decode loop): its tests run under ThreadSanitizer too.
+  echo "== ThreadSanitizer build and scheduler tests"
+  cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_TSAN=ON \
+    -DSTRATA_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$root/build-tsan" -j2 --target strata_tests
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$root/build-tsan/strata_tests" \
+    --gtest_filter='Scheduler.*:Stories.StreamingReadsEveryUnitEachPassAndResidentReadsNone:-Scheduler.LongPrompt*'
+fi

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "convert/synthetic_model.h"
 #include "core/error.h"
 #include "strata/strata.h"
 #include "test_util.h"
@@ -362,6 +363,46 @@ TEST(Scheduler, F16KvMatchesTheF32Reference) {
   }
   EXPECT_GE(equal, ref["greedy"].size() / 2);
   EXPECT_EQ(e->stats().kv_pool_bytes, Engine::open(stories_dir(), o)->plan_for(512).kv_cache_bytes);
+}
+
+// A 2,000-token prompt at a budget that fits the activations of 2,000 rows:
+// the planner sizes the pass to the prompt, so each streamed layer is read
+// once for the whole prompt (not once per 512 rows).
+TEST(Scheduler, LongPromptIsReadAgainstEachStreamedLayerOnce) {
+  TempDir tmp;
+  ModelConfig c = find_synth_preset("tiny-llama3").config;
+  c.num_layers = 2;
+  c.hidden_size = 64;
+  c.num_heads = 2;
+  c.num_kv_heads = 1;
+  c.head_dim = 32;
+  c.intermediate_size = 128;
+  SynthOptions so;
+  so.seed = 7;
+  write_synthetic_model(tmp / "m", c, so);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 2000; ++i) prompt.push_back(int32_t(1 + (i * 37) % 1999));
+  EngineOptions probe;
+  probe.max_prefill_rows = 2001;  // the plan of a pass of the whole prompt
+  const MemoryPlan need = Engine::open(tmp / "m", probe)->plan_for(2001);
+  EngineOptions o;
+  o.max_memory = need.min_budget;  // one streaming slot: every layer streamed
+  auto e = Engine::open(tmp / "m", o);
+  GenerateRequest g;
+  g.prompt_ids = prompt;
+  g.max_new_tokens = 1;
+  GenerateResult r = e->generate(g);
+  EXPECT_EQ(r.plan.resident_units, 0u);
+  ASSERT_EQ(r.passes.size(), 1u);
+  EXPECT_EQ(r.passes[0].rows, 2000u);
+  EXPECT_EQ(r.passes[0].bytes_read, r.plan.streamed_bytes_per_pass);
+  EXPECT_EQ(e->stats().bytes_read, r.plan.streamed_bytes_per_pass);
+  // The same tokens as passes of 512 rows (four reads of the model).
+  EngineOptions fixed = o;
+  fixed.max_prefill_rows = 512;
+  GenerateResult f = Engine::open(tmp / "m", fixed)->generate(g);
+  EXPECT_EQ(f.passes.size(), 4u);
+  EXPECT_EQ(f.output_ids, r.output_ids);
 }
 
 }  // namespace

@@ -94,8 +94,10 @@ class RequestHandle {
   // frees its KV pages; no effect once it finished.
   void cancel() const;
   bool done() const;
-  // Blocks until the request finished; the same result on every call.
-  const RequestResult& wait() const;
+  // Blocks until the request finished; the same result on every call. A
+  // copy, so `const auto& r = engine->submit(req).wait();` stays valid
+  // after the temporary handle is gone.
+  RequestResult wait() const;
   // nullptr on timeout.
   const RequestResult* wait_for(double seconds) const;
 

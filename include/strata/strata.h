@@ -28,7 +28,10 @@ namespace strata {
 struct EngineOptions {
   uint64_t max_memory = 0;  // bytes for everything strata allocates; 0 = automatic
   size_t threads = 0;       // 0 = all cores
-  size_t max_prefill_rows = 512;  // prompt positions per forward pass
+  // Prompt positions per forward pass; 0 = the planner's choice: 512, or
+  // more (up to the context) when the budget has room for their
+  // activations without giving up a resident unit or a streaming slot.
+  size_t max_prefill_rows = 0;
   // How model files are read: "uring", "direct", "pread", "buffered", or
   // "" / "auto" for the fastest on the model's file system (calibrated once
   // per file system and cached).
@@ -74,6 +77,10 @@ struct MemoryPlan {
   uint64_t logits_bytes = 0;
   uint64_t streamed_bytes_per_pass = 0;
   int64_t context = 0;           // positions the KV cache holds
+  // The KV pool kv_cache_bytes pays for: pages of page positions, in kv_type.
+  size_t kv_pages = 0, kv_page_positions = 0;
+  std::string kv_type;
+  size_t max_rows = 0;           // rows per forward pass (prompt chunk + decode rows)
 };
 
 struct ModelInfo {

@@ -110,7 +110,10 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"activation_bytes", p.activation_bytes},
           {"logits_bytes", p.logits_bytes},
           {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
-          {"context", p.context}};
+          {"context", p.context},
+          {"kv_pool", {{"type", p.kv_type}, {"pages", p.kv_pages}, {"page_positions", p.kv_page_positions},
+                       {"positions", p.kv_pages * p.kv_page_positions}, {"bytes", p.kv_cache_bytes}}},
+          {"max_rows", p.max_rows}};
 }
 
 nlohmann::json passes_json(const std::vector<PassStats>& passes) {
@@ -132,11 +135,23 @@ std::string plan_text(const MemoryPlan& p) {
   s << fmt::format("  planned total:     {}\n", format_bytes(p.total_bytes));
   s << fmt::format("  resident units:    {} of {} ({})\n", p.resident_units, p.units, format_bytes(p.resident_bytes));
   s << fmt::format("  streaming slots:   {} x {}\n", p.streaming_slots, format_bytes(p.slot_bytes));
-  s << fmt::format("  KV cache:          {} ({} positions)\n", format_bytes(p.kv_cache_bytes), p.context);
+  s << fmt::format("  KV pool:           {} ({} pages of {} positions in {}: {} positions; {} per sequence)\n",
+                   format_bytes(p.kv_cache_bytes), p.kv_pages, p.kv_page_positions, p.kv_type,
+                   p.kv_pages * p.kv_page_positions, p.context);
   s << fmt::format("  activations:       {}\n", format_bytes(p.activation_bytes));
   s << fmt::format("  logits:            {}\n", format_bytes(p.logits_bytes));
   s << fmt::format("  read per pass:     {}\n", format_bytes(p.streamed_bytes_per_pass));
   return s.str();
+}
+
+std::string cli_message(std::string what) {
+  static const std::pair<const char*, const char*> names[] = {
+      {"max_memory ", "--max-memory "},   {"temperature must", "--temperature must"},
+      {"top_k must", "--top-k must"},     {"top_p must", "--top-p must"},
+      {"min_p must", "--min-p must"},     {"kv_type must", "--kv-type must"}};
+  for (const auto& [from, to] : names)
+    if (what.rfind(from, 0) == 0) return to + what.substr(std::string(from).size());
+  return what;
 }
 
 void print_profile(const std::vector<PassStats>& passes) {

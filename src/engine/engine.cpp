@@ -29,7 +29,6 @@ class EngineImpl final : public Engine {
  public:
   EngineImpl(const std::filesystem::path& dir, const EngineOptions& opt)
       : opt_(opt), model_(open_model_layout(dir)), units_(build_stream_units(model_)), pool_(opt.threads) {
-    if (opt_.max_prefill_rows == 0) throw UsageError("max_prefill_rows must be positive");
     if (!opt_.io.empty() && opt_.io != "auto" && !parse_io_method(opt_.io))
       throw UsageError("unknown I/O method '" + opt_.io + "' (expected auto, uring, direct, pread or buffered)");
     kv_type_ = parse_kv_type(opt_.kv_type);
@@ -71,7 +70,7 @@ class EngineImpl final : public Engine {
   MemoryPlan plan_for(int64_t context, size_t logit_rows, size_t sequences) const override {
     RuntimeShape s = sequences > 1 ? batch_shape(context, sequences) : shape(context, 1);
     if (sequences <= 1) s.max_logit_rows = std::min(std::max<size_t>(logit_rows, 1), s.max_rows);
-    return to_public(plan_runtime(model_, units_, opt_, s, pool_.size()), context, units_.size());
+    return to_public(plan_runtime(model_, units_, opt_, s, pool_.size()), s, units_.size());
   }
 
   std::string io_method() const override { return io_method_name(io_choice().method); }
@@ -83,7 +82,7 @@ class EngineImpl final : public Engine {
     check_prompt(req.prompt_ids);
     const int64_t need = int64_t(req.prompt_ids.size()) + req.max_new_tokens;
     check_context(need);
-    Active a = runtime(Use::Generate, need, 1);
+    Active a = runtime(Use::Generate, need, 1, req.prompt_ids.size());
     Runtime& rt = *a.rt;
     check_runtime_context(rt, need);
     auto st = std::make_shared<RequestHandle::State>();
@@ -93,7 +92,7 @@ class EngineImpl final : public Engine {
     st->req.stop_at_eos = req.stop_at_eos;
     if (req.on_token) st->req.on_token = [cb = req.on_token](const TokenEvent& e) { cb(e.id); };
     st->record_passes = true;
-    const RequestResult& r = a.sched->submit(st).wait();
+    const RequestResult r = a.sched->submit(st).wait();
     if (r.finish_reason == "error") throw Error(r.error);
     GenerateResult out;
     out.output_ids = r.output_ids;
@@ -101,7 +100,7 @@ class EngineImpl final : public Engine {
     out.prefill_s = r.prefill_s;
     out.decode_s = r.decode_s;
     out.passes = st->pass_log;
-    out.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    out.plan = to_public(rt.plan, rt.shape, units_.size());
     out.peak_ledger_bytes = rt.ledger.peak();
     out.io_method = rt.io->name();
     return out;
@@ -111,11 +110,11 @@ class EngineImpl final : public Engine {
     check_prompt(ids);
     const int64_t n = int64_t(ids.size());
     check_context(n);
-    Active a = runtime(Use::Score, n, 1);
+    Active a = runtime(Use::Score, n, 1, ids.size());
     Runtime& rt = *a.rt;
     check_runtime_context(rt, n);
     ScoreResult out;
-    out.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    out.plan = to_public(rt.plan, rt.shape, units_.size());
     out.io_method = rt.io->name();
     const size_t vocab = size_t(model_.config.vocab_size);
     if (keep_logits) out.logits.resize(size_t(n) * vocab);
@@ -139,7 +138,7 @@ class EngineImpl final : public Engine {
         sum += lp;
       }
     };
-    const RequestResult& r = a.sched->submit(st).wait();
+    const RequestResult r = a.sched->submit(st).wait();
     if (r.finish_reason == "error") throw Error(r.error);
     out.passes = st->pass_log;
     out.perplexity = out.logprobs.empty() ? 1.0 : std::exp(-sum / double(out.logprobs.size()));
@@ -280,7 +279,7 @@ class EngineImpl final : public Engine {
     st.bytes_read = s1.bytes_read - s0.bytes_read;
     st.io_wait_s = s1.io_wait_s - s0.io_wait_s;
     st.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    st.plan = to_public(rt.plan, rt.shape.context, units_.size());
+    st.plan = to_public(rt.plan, rt.shape, units_.size());
     return st;
   }
 
@@ -293,7 +292,7 @@ class EngineImpl final : public Engine {
       throw UsageError("stop_strings need the model's tokenizer (no tokenizer.json beside the weights)");
     const int64_t need = int64_t(req.prompt_ids.size()) + req.max_new_tokens;
     check_context(need);
-    Active a = runtime(Use::Submit, need, 0);
+    Active a = runtime(Use::Submit, need, 0, req.prompt_ids.size());
     Runtime& rt = *a.rt;
     check_runtime_context(rt, need);
     if (req.prefix) {
@@ -346,6 +345,9 @@ class EngineImpl final : public Engine {
   }
 
  private:
+  // Rows per pass before the planner widens them (max_prefill_rows = 0).
+  size_t prefill_rows() const { return opt_.max_prefill_rows ? opt_.max_prefill_rows : 512; }
+
   RuntimeShape base_shape() const {
     RuntimeShape s;
     s.page_positions = opt_.kv_page_positions;
@@ -356,7 +358,7 @@ class EngineImpl final : public Engine {
   RuntimeShape batch_shape(int64_t context, size_t sequences) const {
     RuntimeShape s = shape(context, sequences);
     // Decode rows of every sequence plus a prompt chunk share a pass.
-    s.max_rows = std::max(sequences, size_t(std::min<int64_t>(int64_t(opt_.max_prefill_rows), context * int64_t(sequences))));
+    s.max_rows = std::max(sequences, size_t(std::min<int64_t>(int64_t(prefill_rows()), context * int64_t(sequences))));
     return s;
   }
 
@@ -364,7 +366,7 @@ class EngineImpl final : public Engine {
     RuntimeShape s = base_shape();
     s.context = std::max<int64_t>(context, 1);
     s.sequences = sequences;
-    s.max_rows = size_t(std::min<int64_t>(s.context, int64_t(opt_.max_prefill_rows)));
+    s.max_rows = size_t(std::min<int64_t>(s.context, int64_t(prefill_rows())));
     s.max_logit_rows = sequences;
     s.kv_pages = sequences * KvPool::pages_for(s.context, s.page_positions);
     if (opt_.kv_pages) s.kv_pages = opt_.kv_pages;
@@ -391,7 +393,7 @@ class EngineImpl final : public Engine {
     std::shared_ptr<Scheduler> sched;
   };
 
-  Active runtime(Use use, int64_t need, size_t sequences) {
+  Active runtime(Use use, int64_t need, size_t sequences, size_t prompt_rows = 0) {
     std::lock_guard<std::mutex> lk(rt_mu_);
     if (runtime_ && need > runtime_->shape.context && !opt_.context && sched_->idle() &&
         runtime_.use_count() == 2) {
@@ -408,11 +410,17 @@ class EngineImpl final : public Engine {
     }
     if (runtime_) return {runtime_, sched_};
     const size_t max_rows_for_score = size_t(need);
+    // The first request's prompt in one pass when the budget allows it,
+    // even before resident units: each pass over a long prompt reads every
+    // streamed layer again.
+    size_t rows_hint = opt_.max_prefill_rows ? 0 : prompt_rows;
     auto make = [&](int64_t ctx, size_t seqs) {
       RuntimeShape s = seqs > 1 ? batch_shape(ctx, seqs) : shape(ctx, 1);
+      if (rows_hint) s.max_rows = std::max(s.max_rows, std::min(rows_hint, size_t(ctx)));
       if (use == Use::Score) s.max_logit_rows = std::max(s.max_logit_rows, std::min(s.max_rows, max_rows_for_score));
       return s;
     };
+    if (rows_hint && !fits(make(need, 1))) rows_hint = 0;
     int64_t ctx = opt_.context;
     if (!ctx) {
       const int64_t want = use == Use::Batch ? need : std::max(need, std::min<int64_t>(4096, model_.config.max_position_embeddings));
@@ -445,11 +453,44 @@ class EngineImpl final : public Engine {
     }
     size_t seqs = opt_.max_sequences ? opt_.max_sequences : sequences;
     if (!seqs) seqs = (use == Use::Generate || use == Use::Score) ? 1 : auto_batch_size(ctx, 64);
-    const RuntimeShape s = make(ctx, seqs);
+    RuntimeShape s = make(ctx, seqs);
+    if (!opt_.max_prefill_rows) s = widen_rows(s);
     tokenizer();
     runtime_ = std::make_shared<Runtime>(model_, units_, opt_, s, pool_, io_choice().method);
     sched_ = std::make_shared<Scheduler>(model_.config, runtime_, tokenizer(), std::min(s.sequences, s.max_logit_rows));
     return {runtime_, sched_};
+  }
+
+  // Long prompts in few passes: every pass reads each streamed layer once,
+  // so a prompt split over k passes reads the model k times. Rows grow (up
+  // to the context) while the activations they need fit in what the plan
+  // leaves over, never at the cost of a resident unit or a streaming slot.
+  RuntimeShape widen_rows(RuntimeShape s) const {
+    Plan base;
+    try {
+      base = plan_runtime(model_, units_, opt_, s, pool_.size());
+    } catch (const Error&) {
+      return s;  // the caller's plan reports the problem
+    }
+    auto same = [&](size_t rows) {
+      RuntimeShape t = s;
+      t.max_rows = rows;
+      try {
+        Plan p = plan_runtime(model_, units_, opt_, t, pool_.size());
+        return p.n_slots == base.n_slots && p.resident_units() == base.resident_units();
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    size_t lo = s.max_rows, hi = std::max(s.max_rows, size_t(s.context));
+    if (same(hi)) lo = hi;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo + 1) / 2;
+      if (same(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    s.max_rows = lo;
+    return s;
   }
 
   void check_prompt(const std::vector<int32_t>& ids) const {

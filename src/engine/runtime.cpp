@@ -16,7 +16,7 @@ Plan plan_runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, co
   return make_plan(units, r);
 }
 
-MemoryPlan to_public(const Plan& p, int64_t context, size_t units) {
+MemoryPlan to_public(const Plan& p, const RuntimeShape& s, size_t units) {
   MemoryPlan o;
   o.budget = p.budget;
   o.min_budget = p.min_budget;
@@ -30,7 +30,11 @@ MemoryPlan to_public(const Plan& p, int64_t context, size_t units) {
   o.activation_bytes = p.activation_bytes;
   o.logits_bytes = p.logits_bytes;
   o.streamed_bytes_per_pass = p.streamed_bytes_per_pass;
-  o.context = context;
+  o.context = s.context;
+  o.kv_pages = s.kv_pages;
+  o.kv_page_positions = s.page_positions;
+  o.kv_type = kv_type_name(s.kv_type);
+  o.max_rows = s.max_rows;
   return o;
 }
 

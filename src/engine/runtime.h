@@ -34,7 +34,7 @@ struct RuntimeShape {
 // Computes the plan without allocating anything.
 Plan plan_runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, const EngineOptions& opt,
                   const RuntimeShape& shape, size_t threads);
-MemoryPlan to_public(const Plan& p, int64_t context, size_t units);
+MemoryPlan to_public(const Plan& p, const RuntimeShape& shape, size_t units);
 
 class Runtime {
  public:

@@ -36,7 +36,7 @@ bool RequestHandle::done() const {
   return state_->finished;
 }
 
-const RequestResult& RequestHandle::wait() const {
+RequestResult RequestHandle::wait() const {
   if (!state_) throw UsageError("wait() on an empty RequestHandle");
   std::unique_lock<std::mutex> lk(state_->mu);
   state_->cv.wait(lk, [&] { return state_->finished; });

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -28,14 +29,27 @@ uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
 // kernels' attend() over a paged cache: the same arithmetic in the same
 // order (so f32 pages give bitwise the results of a contiguous cache), with
 // f16 pages widened element by element.
+// f16 -> f32 by table (256 KiB, built once): attention widens every cached
+// element it reads, and the branchy scalar conversion made f16 attention
+// ten times slower than f32.
+const float* f16_table() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    for (uint32_t h = 0; h < 65536; ++h) v[h] = f16_to_f32(uint16_t(h));
+    return v;
+  }();
+  return t.data();
+}
+
 void attend_paged(const float* q, const KvSequence& kv, int64_t layer, size_t head_off, size_t n, size_t hd,
                   float scale, float* scores, float* out) {
   const bool half = kv.pool()->type() == KvType::F16;
+  const float* f16 = f16_table();
   for (size_t t = 0; t < n; ++t) {
     float s = 0;
     if (half) {
       const uint16_t* kt = reinterpret_cast<const uint16_t*>(kv.k_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) s += q[i] * f16_to_f32(kt[i]);
+      for (size_t i = 0; i < hd; ++i) s += q[i] * f16[kt[i]];
     } else {
       const float* kt = reinterpret_cast<const float*>(kv.k_at(layer, int64_t(t))) + head_off;
       for (size_t i = 0; i < hd; ++i) s += q[i] * kt[i];
@@ -48,7 +62,7 @@ void attend_paged(const float* q, const KvSequence& kv, int64_t layer, size_t he
     const float a = scores[t];
     if (half) {
       const uint16_t* vt = reinterpret_cast<const uint16_t*>(kv.v_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) out[i] += a * f16_to_f32(vt[i]);
+      for (size_t i = 0; i < hd; ++i) out[i] += a * f16[vt[i]];
     } else {
       const float* vt = reinterpret_cast<const float*>(kv.v_at(layer, int64_t(t))) + head_off;
       for (size_t i = 0; i < hd; ++i) out[i] += a * vt[i];

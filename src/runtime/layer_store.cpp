@@ -11,15 +11,16 @@ namespace strata {
 LayerStore::LayerStore(const std::vector<StreamUnit>& units, const Plan& plan, IoEngine& io, MemoryLedger& ledger)
     : units_(units), io_(io) {
   resident_.resize(units.size());
+  std::vector<size_t> residents;
   for (size_t i = 0; i < units.size(); ++i) {
     if (plan.resident[i]) {
       resident_[i] = AlignedBuffer(units[i].slot_bytes, &ledger, "resident layer");
-      load(units[i], resident_[i].data());
-      bytes_read_ += units[i].file_bytes;
+      residents.push_back(i);
     } else {
       schedule_.push_back(i);
     }
   }
+  load_residents(residents);
   for (size_t s = 0; s < plan.n_slots && !schedule_.empty(); ++s)
     slots_.emplace_back(plan.slot_bytes, &ledger, "streaming slot");
   if (!schedule_.empty()) {
@@ -28,6 +29,33 @@ LayerStore::LayerStore(const std::vector<StreamUnit>& units, const Plan& plan, I
     const size_t loaders = slots_.size() >= 3 ? 2 : 1;
     for (size_t t = 0; t < loaders; ++t) threads_.emplace_back([this] { io_loop(); });
   }
+}
+
+// Two loaders, as for streaming: one unit's requests drain while the other's
+// are queued, so the disk never idles between units (one at a time took 23 s
+// for 6.67 GiB of residents).
+void LayerStore::load_residents(const std::vector<size_t>& residents) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto work = [&] {
+    for (size_t k; (k = next++) < residents.size();) {
+      const size_t i = residents[k];
+      try {
+        load(units_[i], resident_[i].data());
+        bytes_read_ += units_[i].file_bytes;
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (!error) error = std::current_exception();
+        next = residents.size();
+      }
+    }
+  };
+  std::vector<std::thread> ts;
+  if (residents.size() > 1) ts.emplace_back(work);
+  work();
+  for (auto& t : ts) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 LayerStore::~LayerStore() {

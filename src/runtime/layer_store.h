@@ -1,5 +1,6 @@
 // Holds the model's units in memory as the forward pass needs them.
-// Resident units are loaded once at start and never re-read. The others
+// Resident units are loaded once at start (by two loaders in parallel) and
+// never re-read. The others
 // cycle through a ring of slots: background I/O threads load units in the
 // order passes use them (layers, then head blocks, then the next pass),
 // running ahead of compute by as many units as there are slots. Two loaders
@@ -53,6 +54,7 @@ class LayerStore {
 
  private:
   void io_loop();
+  void load_residents(const std::vector<size_t>& residents);
   void load(const StreamUnit& u, uint8_t* dest);
 
   const std::vector<StreamUnit>& units_;

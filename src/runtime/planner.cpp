@@ -8,6 +8,7 @@
 
 #include "core/byte_size.h"
 #include "core/error.h"
+#include "runtime/memory_limit.h"
 
 namespace strata {
 
@@ -34,19 +35,7 @@ std::vector<size_t> spread_order(size_t n) {
 size_t Plan::resident_units() const { return size_t(std::count(resident.begin(), resident.end(), true)); }
 
 uint64_t auto_budget(uint64_t everything) {
-  uint64_t avail = 0;
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb;
-  std::string unit;
-  while (f >> key >> kb >> unit) {
-    if (key == "MemAvailable:") {
-      avail = kb * 1024;
-      break;
-    }
-  }
-  if (avail == 0) avail = uint64_t(4) << 30;
-  uint64_t cap = avail / 10 * 8;
+  uint64_t cap = available_memory() / 10 * 8;
   return std::min(everything, cap);
 }
 
@@ -66,7 +55,7 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
   p.resident.assign(units.size(), false);
   if (p.budget < p.min_budget) {
     throw Error(fmt::format(
-        "--max-memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
+        "max_memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
         "largest layer, KV cache {}, activations {}, logits {}, reserve {})",
         format_bytes(p.budget), format_bytes(p.min_budget), format_bytes(p.slot_bytes), format_bytes(p.kv_bytes),
         format_bytes(p.activation_bytes), format_bytes(p.logits_bytes), format_bytes(kPlanReserveBytes)));

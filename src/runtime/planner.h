@@ -40,7 +40,8 @@ struct Plan {
 };
 
 // Budget used when the user gives none: everything resident if that fits in
-// 80% of MemAvailable, else 80% of MemAvailable.
+// 80% of the available memory, else 80% of it (MemAvailable, capped by the
+// process's memory cgroup: see memory_limit.h).
 uint64_t auto_budget(uint64_t everything_bytes);
 
 // Throws Error (with the minimum) when the budget is too small.
