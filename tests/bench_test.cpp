@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/synthetic_model.h"
-#include "engine/bench.h"
+#include "tools/bench.h"
 #include "test_util.h"
 
 namespace strata {

@@ -8,7 +8,7 @@
 #include "cli/common.h"
 #include "convert/synthetic_model.h"
 #include "core/error.h"
-#include "engine/bench.h"
+#include "tools/bench.h"
 
 namespace strata::cli {
 

@@ -188,6 +188,16 @@ std::string plan_text(const MemoryPlan& p) {
   return s.str();
 }
 
+std::string cli_message(std::string what) {
+  static const std::pair<const char*, const char*> names[] = {
+      {"max_memory ", "--max-memory "},   {"temperature must", "--temperature must"},
+      {"top_k must", "--top-k must"},     {"top_p must", "--top-p must"},
+      {"min_p must", "--min-p must"},     {"kv_type must", "--kv-type must"}};
+  for (const auto& [from, to] : names)
+    if (what.rfind(from, 0) == 0) return to + what.substr(std::string(from).size());
+  return what;
+}
+
 void print_profile(const std::vector<PassStats>& passes) {
   for (size_t i = 0; i < passes.size(); ++i) {
     const auto& p = passes[i];

@@ -73,6 +73,9 @@ nlohmann::json plan_json(const MemoryPlan& p);
 nlohmann::json passes_json(const std::vector<PassStats>& passes);
 // Human-readable plan lines, "  resident layers: ..." etc.
 std::string plan_text(const MemoryPlan& p);
+// A library error for the command line: parameter names (max_memory,
+// temperature...) become the flags that set them.
+std::string cli_message(std::string what);
 // One line per pass on stderr, for --profile.
 void print_profile(const std::vector<PassStats>& passes);
 

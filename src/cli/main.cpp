@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -42,10 +43,10 @@ int main(int argc, char** argv) {
     for (auto& [cmd, run] : commands)
       if (cmd->parsed()) return run();
   } catch (const strata::UsageError& e) {
-    std::fprintf(stderr, "strata: error: %s\n", e.what());
+    std::fprintf(stderr, "strata: error: %s\n", strata::cli::cli_message(e.what()).c_str());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "strata: error: %s\n", e.what());
+    std::fprintf(stderr, "strata: error: %s\n", strata::cli::cli_message(e.what()).c_str());
     return 1;
   }
   return 2;

@@ -79,10 +79,10 @@ class MinP final : public SamplerStage {
 }  // namespace
 
 void validate_sampling(const SamplingParams& p) {
-  if (!(p.temperature >= 0) || !std::isfinite(p.temperature)) throw UsageError("--temperature must be >= 0");
-  if (p.top_k < 0) throw UsageError("--top-k must be >= 0");
-  if (!(p.top_p > 0 && p.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
-  if (!(p.min_p >= 0 && p.min_p <= 1)) throw UsageError("--min-p must be in [0, 1]");
+  if (!(p.temperature >= 0) || !std::isfinite(p.temperature)) throw UsageError("temperature must be >= 0");
+  if (p.top_k < 0) throw UsageError("top_k must be >= 0");
+  if (!(p.top_p > 0 && p.top_p <= 1)) throw UsageError("top_p must be in (0, 1]");
+  if (!(p.min_p >= 0 && p.min_p <= 1)) throw UsageError("min_p must be in [0, 1]");
 }
 
 int32_t argmax(const float* logits, size_t n) {

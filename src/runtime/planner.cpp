@@ -55,7 +55,7 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
   p.resident.assign(units.size(), false);
   if (p.budget < p.min_budget) {
     throw Error(fmt::format(
-        "--max-memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
+        "max_memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
         "largest layer, KV cache {}, activations {}, logits {}, reserve {})",
         format_bytes(p.budget), format_bytes(p.min_budget), format_bytes(p.slot_bytes), format_bytes(p.kv_bytes),
         format_bytes(p.activation_bytes), format_bytes(p.logits_bytes), format_bytes(kPlanReserveBytes)));

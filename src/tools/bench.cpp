@@ -1,4 +1,4 @@
-#include "engine/bench.h"
+#include "tools/bench.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,6 +15,7 @@
 #include "arch/model_layout.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
+#include "core/memory_ledger.h"
 #include "runtime/io_select.h"
 #include "runtime/model_files.h"
 #include "runtime/stream_unit.h"
@@ -282,11 +283,17 @@ BenchReport run_bench(const BenchOptions& o) {
   const std::vector<StreamUnit> units = build_stream_units(m);
   uint64_t largest_unit = 0;
   for (const auto& u : units) largest_unit = std::max(largest_unit, u.file_bytes);
-  std::vector<AlignedBuffer> probe_bufs;
-  for (int i = 0; i < 2; ++i)
-    probe_bufs.emplace_back(std::min(uint64_t(256) << 20, (largest_unit + 2 * kDirectAlign) / kDirectAlign * kDirectAlign),
-                            nullptr, "disk probe");
+  // The probes' buffers hold --max-memory too: charged to a ledger of the
+  // budget, sized to a quarter of it each at most, and freed before the
+  // engine runs (they once stayed allocated beside it: OOM-killed in a
+  // memory cgroup at 95% of its limit).
+  const uint64_t budget = o.engine.max_memory;
+  MemoryLedger probe_ledger(budget ? budget : UINT64_MAX);
+  uint64_t probe_bytes = std::min(uint64_t(256) << 20, (largest_unit + 2 * kDirectAlign) / kDirectAlign * kDirectAlign);
+  if (budget) probe_bytes = std::max<uint64_t>(2 * kDirectAlign, std::min(probe_bytes, budget / 4 / kDirectAlign * kDirectAlign));
   auto probe = [&](const char* when) {
+    std::vector<AlignedBuffer> probe_bufs;
+    for (int i = 0; i < 2; ++i) probe_bufs.emplace_back(probe_bytes, &probe_ledger, "disk probe");
     ModelFiles files(m.index.files);
     std::vector<std::string> notes;
     std::vector<IoMethod> avail = available_io_methods(files, &notes);
@@ -314,7 +321,8 @@ BenchReport run_bench(const BenchOptions& o) {
   };
   probe("before the passes");
   say(o, "measuring memory bandwidth");
-  rep.memory_bytes_per_s = measure_memory_bandwidth();
+  rep.memory_bytes_per_s = budget ? measure_memory_bandwidth(std::min<uint64_t>(uint64_t(256) << 20, budget / 2 / 64 * 64))
+                                  : measure_memory_bandwidth();
   say(o, fmt::format("decode passes ({} tokens, batch {})", o.tokens, o.batch));
   rep.strata = run_engine(o, o.engine, &rep);
   probe("after the passes");
