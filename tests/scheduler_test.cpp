@@ -219,11 +219,12 @@ TEST(Scheduler, CancelFreesPagesAndLeavesOthersUnchanged) {
   std::atomic<size_t> seen{0};
   size_t pages_mid = 0;
   Request lr = request(longest);
-  RequestHandle* lh = nullptr;
+  std::atomic<RequestHandle*> lh{nullptr};
   lr.on_token = [&](const TokenEvent&) {
     if (++seen == 10) {
       pages_mid = e->stats().kv_pages_used;
-      lh->cancel();
+      while (!lh.load()) std::this_thread::yield();
+      lh.load()->cancel();
     }
   };
   hs.reserve(cs.size() + 1);
