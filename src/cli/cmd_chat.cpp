@@ -192,7 +192,7 @@ Runner register_chat(CLI::App& app) {
         std::fflush(stdout);
       };
       const size_t prompt_tokens = req.prompt_ids.size();
-      g_interrupted = false;
+      // (A Ctrl-C typed since the line was read interrupts this answer.)
       RequestHandle h = engine->submit(std::move(req));
       bool cancelled = false;
       while (!h.wait_for(0.05)) {
