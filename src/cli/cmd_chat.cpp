@@ -192,15 +192,17 @@ Runner register_chat(CLI::App& app) {
         std::fflush(stdout);
       };
       const size_t prompt_tokens = req.prompt_ids.size();
-      g_interrupted = false;
+      // (A Ctrl-C typed since the line was read interrupts this answer.)
       RequestHandle h = engine->submit(std::move(req));
       bool cancelled = false;
-      while (!h.wait_for(0.05)) {
+      // Poll often: a small model answers in milliseconds.
+      while (!h.wait_for(0.002)) {
         if (g_interrupted.exchange(false) && !cancelled) {
           h.cancel();
           cancelled = true;
         }
       }
+      g_interrupted = false;  // a Ctrl-C as the answer ended must not cancel the next one
       RequestResult r = h.wait();
       std::fputs(stream.flush().c_str(), stdout);
       std::fputs("\n", stdout);
