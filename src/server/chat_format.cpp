@@ -39,7 +39,7 @@ ChatPrompt ChatFormatter::render(const std::vector<ChatMessage>& messages, const
     if (!tools.is_null()) in.tools = nlohmann::ordered_json::parse(tools.dump());
     try {
       p.ids = template_->encode(in, *tok);
-    } catch (const ChatTemplateError& e) {
+    } catch (const Error& e) {  // ChatTemplateError: raise_exception, a limit, a missing variable...
       throw bad_request(std::string("the chat template refused the conversation: ") + e.what(), "messages");
     }
     p.stop_ids = stop_ids_;

@@ -151,7 +151,7 @@ void answer_whole(Server::State& s, const Prepared& p, RequestHandle h, httplib:
 // One streamed response: tokens flow from the scheduler's callback through
 // the queue to the HTTP thread's content provider.
 struct Stream {
-  Stream(Server::State& st) : s(st), slot(st) {}
+  explicit Stream(Server::State& st) : s(st), slot(st) {}
   Server::State& s;
   InFlight slot;
   TokenQueue queue;
