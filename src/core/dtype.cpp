@@ -80,17 +80,44 @@ const DTypeTraits* dtype_of_ggml(uint32_t ggml_type) {
   return nullptr;
 }
 
+namespace {
+
+// Names of the ggml types strata does not implement, so messages name them too.
+constexpr std::pair<uint32_t, std::string_view> kOtherGgmlTypes[] = {
+    {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},
+    {22, "IQ2_S"},   {23, "IQ4_XS"}, {24, "I8"},      {25, "I16"},   {26, "I32"},    {27, "I64"},
+    {28, "F64"},     {29, "IQ1_M"},  {34, "TQ1_0"},   {35, "TQ2_0"}, {39, "MXFP4"}};
+
+const std::string_view* other_ggml_type(uint32_t ggml_type) {
+  for (const auto& [n, name] : kOtherGgmlTypes)
+    if (n == ggml_type) return &name;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string ggml_type_label(uint32_t ggml_type) {
-  // Names of the ggml types strata does not implement, so messages name them too.
-  static constexpr std::pair<uint32_t, std::string_view> kOther[] = {
-      {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},
-      {22, "IQ2_S"},   {23, "IQ4_XS"}, {24, "I8"},      {25, "I16"},   {26, "I32"},    {27, "I64"},
-      {28, "F64"},     {29, "IQ1_M"},  {34, "TQ1_0"},   {35, "TQ2_0"}, {39, "MXFP4"}};
   const std::string id = "type " + std::to_string(ggml_type);
   if (const DTypeTraits* t = dtype_of_ggml(ggml_type)) return std::string(t->name) + " (" + id + ")";
-  for (const auto& [n, name] : kOther)
-    if (n == ggml_type) return std::string(name) + " (" + id + ")";
+  if (const std::string_view* name = other_ggml_type(ggml_type)) return std::string(*name) + " (" + id + ")";
   return id;
+}
+
+bool ggml_type_is_known(uint32_t ggml_type) {
+  return dtype_of_ggml(ggml_type) != nullptr || other_ggml_type(ggml_type) != nullptr;
+}
+
+const std::string& readable_ggml_types() {
+  static const std::string list = [] {
+    std::string s;
+    for (const DTypeTraits& t : kTraits) {
+      if (!t.weight) continue;
+      if (!s.empty()) s += ", ";
+      s += t.name;
+    }
+    return s;
+  }();
+  return list;
 }
 
 size_t dtype_size(DType t) { return dtype_is_block(t) ? 0 : dtype_block_bytes(t); }

@@ -48,6 +48,10 @@ const DTypeTraits& dtype_traits(DType t);
 const DTypeTraits* dtype_of_ggml(uint32_t ggml_type);
 // A ggml type id as "Q6_K (type 14)", or "type 99" for an unknown id.
 std::string ggml_type_label(uint32_t ggml_type);
+// True for an id ggml defines, whether or not strata implements it.
+bool ggml_type_is_known(uint32_t ggml_type);
+// The ggml types strata reads as weights, as "F32, F16, BF16, ...".
+const std::string& readable_ggml_types();
 
 // Bytes per element of an unquantized type; 0 for block types (use dtype_bytes).
 size_t dtype_size(DType t);

@@ -161,57 +161,25 @@ uint32_t ggml_type_of(DType t) { return dtype_traits(t).ggml_type; }
 DType dtype_of_ggml_type(uint32_t ggml_type, const std::string& context) {
   const DTypeTraits* t = dtype_of_ggml(ggml_type);
   if (!t || !t->weight)
-    throw Error(fmt::format("{}: unsupported tensor type {} (strata reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, "
-                            "Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)",
-                            context, ggml_type_label(ggml_type)));
+    throw Error(fmt::format("{}: unsupported tensor type {} (strata reads {})", context, ggml_type_label(ggml_type),
+                            readable_ggml_types()));
   return t->type;
 }
 
 namespace {
 
-// ggml's type ids (ggml.h enum ggml_type); ids of removed types stay unnamed.
-constexpr const char* kGgmlTypeNames[] = {
-    "F32",     "F16",    "Q4_0",    "Q4_1",  "",      "",       "Q5_0",  "Q5_1",  "Q8_0",  "Q8_1",
-    "Q2_K",    "Q3_K",   "Q4_K",    "Q5_K",  "Q6_K",  "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
-    "IQ4_NL",  "IQ3_S",  "IQ2_S",   "IQ4_XS", "I8",   "I16",    "I32",   "I64",   "F64",   "IQ1_M",
-    "BF16",    "",       "",        "",      "TQ1_0", "TQ2_0",  "",      "",      "",      "MXFP4",
-};
-constexpr uint32_t kGgmlTypeCount = sizeof(kGgmlTypeNames) / sizeof(kGgmlTypeNames[0]);
-
-// The tensor types this build reads, as "F32, F16, ...": whatever
-// dtype_of_ggml_type accepts.
-const std::string& readable_types() {
-  static const std::string list = [] {
-    std::string s;
-    for (uint32_t id = 0; id < kGgmlTypeCount; ++id) {
-      try {
-        dtype_of_ggml_type(id, "");
-        s += (s.empty() ? "" : ", ") + std::string(kGgmlTypeNames[id]);
-      } catch (const Error&) {
-      }
-    }
-    return s;
-  }();
-  return list;
-}
-
 DType tensor_dtype(uint32_t id, const std::string& ctx) {
-  if (id >= kGgmlTypeCount || kGgmlTypeNames[id][0] == '\0')
-    throw Error(fmt::format("{}: type id {} is not a ggml tensor type", ctx, id));
-  try {
-    return dtype_of_ggml_type(id, ctx);
-  } catch (const Error&) {
-    throw Error(fmt::format("{}: tensor type {} is not supported yet (strata reads {})", ctx, gguf_type_label(id),
-                            readable_types()));
-  }
+  if (!ggml_type_is_known(id)) throw Error(fmt::format("{}: type id {} is not a ggml tensor type", ctx, id));
+  const DTypeTraits* t = dtype_of_ggml(id);
+  if (!t || !t->weight)
+    throw Error(fmt::format("{}: tensor type {} is not supported yet (strata reads {})", ctx, ggml_type_label(id),
+                            readable_ggml_types()));
+  return t->type;
 }
 
 }  // namespace
 
-std::string gguf_type_label(uint32_t id) {
-  if (id < kGgmlTypeCount && kGgmlTypeNames[id][0] != '\0') return fmt::format("{} (type {})", kGgmlTypeNames[id], id);
-  return fmt::format("type {}", id);
-}
+std::string gguf_type_label(uint32_t id) { return ggml_type_label(id); }
 
 GgufHeader parse_gguf_header(const uint8_t* bytes, size_t len, uint64_t file_size, const std::string& name) {
   Cursor c(bytes, len, file_size, name);
