@@ -135,7 +135,7 @@ class PtyChat {
   void send(const std::string& s) { ASSERT_EQ(write(fd_, s.data(), s.size()), ssize_t(s.size())); }
   // Reads until `pattern` matches the output since the last call (or 20 s).
   std::string read_until(const std::regex& pattern) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!std::regex_search(buf_, pattern) && std::chrono::steady_clock::now() < end) pump(100);
     if (!std::regex_search(buf_, pattern)) ADD_FAILURE() << "timed out; output so far:\n" << buf_;
     std::string got = buf_;
@@ -151,13 +151,16 @@ class PtyChat {
     return buf_.size() > before;
   }
   int wait_exit() {
-    for (int i = 0; i < 200; ++i) {
-      pump(50);
+    // poll() returns at once after the child closed the terminal, so sleep
+    // between checks too.
+    for (int i = 0; i < 400; ++i) {
+      pump(25);
       int st;
       if (waitpid(pid_, &st, WNOHANG) == pid_) {
         pid_ = -1;
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       }
+      usleep(25000);
     }
     return -1;
   }

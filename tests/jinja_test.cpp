@@ -222,3 +222,23 @@ TEST(JinjaHostile, DeepNestingIsASyntaxErrorNotAStackOverflow) {
   for (int i = 0; i < 100000; ++i) filters += "|trim";
   EXPECT_THROW(Template{filters + " }}"}, TemplateError);
 }
+
+// Chains built by loops (a+a+..., x|f|f..., a.b.c...) must be bounded too:
+// a deep tree would overflow the stack when evaluated or destroyed.
+TEST(JinjaHostile, LongOperatorChainsAreBounded) {
+  for (const char* unit : {" + 1", "|trim", ".a", "[0]", "()", " ~ 'x'", " and 1", " if 1 else 2", " is defined"}) {
+    std::string src = "{{ 1";
+    for (int i = 0; i < 50000; ++i) src += unit;
+    EXPECT_THROW(Template{src + " }}"}, TemplateError) << unit;
+  }
+  // Chains inside brackets inside chains: the depth adds up across them.
+  std::string nested = "{{ ";
+  for (int i = 0; i < 100; ++i) nested += "-(1 + 1 + 1 + 1 + 1 + ";
+  nested += "1";
+  for (int i = 0; i < 100; ++i) nested += ")";
+  EXPECT_THROW(Template{nested + " }}"}, TemplateError);
+  // A chain within the bound still parses and runs.
+  std::string ok = "{{ 0";
+  for (int i = 0; i < 300; ++i) ok += " + 1";
+  EXPECT_EQ(render(ok + " }}"), "300");
+}

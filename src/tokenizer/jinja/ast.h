@@ -52,6 +52,7 @@ struct Node {
   };
   Kind kind;
   int line = 0;
+  int depth = 1;  // of the expression tree below (bounded by the parser)
   std::string name;
   std::string attr;
   Value literal;

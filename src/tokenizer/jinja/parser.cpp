@@ -1,5 +1,6 @@
 #include "tokenizer/jinja/parser.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 #include <fmt/format.h>
@@ -66,6 +67,19 @@ class Parser {
     next();
   }
   NodePtr node(K k) { return std::make_unique<Node>(k, cur().line); }
+
+  // Operator chains (a + b + c..., x|f|g..., a.b.c...) are built by loops,
+  // not recursion, so their depth is checked here: a deep tree would
+  // overflow the stack when evaluated or destroyed.
+  NodePtr finish(NodePtr n) {
+    int d = 0;
+    for (const NodeList* l : {&n->kids, &n->args, &n->kw})
+      for (const NodePtr& k : *l)
+        if (k) d = std::max(d, k->depth);
+    n->depth = d + 1;
+    if (n->depth > 2 * kMaxParseDepth) fail("expression nested too deeply");
+    return n;
+  }
 
   // Statements up to a {% name %} with name in `ends` (left unconsumed:
   // the current token is then that name).
@@ -199,7 +213,7 @@ class Parser {
     if (!n->attr.empty() || n->targets.size() != 1) fail("expected '='");
     n->kind = K::SetBlock;
     NodePtr filter;
-    while (skip_op("|")) filter = parse_filter(std::move(filter));
+    while (skip_op("|")) filter = finish(parse_filter(std::move(filter)));
     n->kids.push_back(std::move(filter));
     expect_block_end();
     int saved = loop_depth_;
@@ -259,7 +273,7 @@ class Parser {
     NodePtr n = node(K::FilterBlock);
     next();
     NodePtr f = parse_filter(nullptr);
-    while (skip_op("|")) f = parse_filter(std::move(f));
+    while (skip_op("|")) f = finish(parse_filter(std::move(f)));
     n->kids.push_back(std::move(f));
     expect_block_end();
     n->body = subparse({"endfilter"});
@@ -324,7 +338,7 @@ class Parser {
     }
     auto n = std::make_unique<Node>(K::TupleLit, line);
     n->kids = std::move(items);
-    return n;
+    return finish(std::move(n));
   }
 
   NodePtr parse_expression() {
@@ -338,7 +352,7 @@ class Parser {
       c->kids.push_back(std::move(expr));
       c->kids.push_back(std::move(cond));
       c->kids.push_back(std::move(other));
-      expr = std::move(c);
+      expr = finish(std::move(c));
     }
     return expr;
   }
@@ -348,7 +362,7 @@ class Parser {
     n->name = std::move(op);
     n->kids.push_back(std::move(a));
     n->kids.push_back(std::move(b));
-    return n;
+    return finish(std::move(n));
   }
 
   NodePtr parse_or() {
@@ -367,7 +381,7 @@ class Parser {
       NodePtr n = node(K::Not);
       next();
       n->kids.push_back(parse_not());
-      return n;
+      return finish(std::move(n));
     }
     return parse_compare();
   }
@@ -396,8 +410,9 @@ class Parser {
       }
       cmp->ops.push_back(op);
       cmp->kids.push_back(parse_math1());
+      if (cmp->kids.size() > 2 * kMaxParseDepth) fail("expression nested too deeply");
     }
-    return cmp ? std::move(cmp) : std::move(first);
+    return cmp ? finish(std::move(cmp)) : std::move(first);
   }
   NodePtr parse_math1() {
     NodePtr l = parse_concat();
@@ -434,8 +449,9 @@ class Parser {
       n = node(is_op("-") ? K::Neg : K::Pos);
       next();
       n->kids.push_back(parse_unary(false));
+      n = finish(std::move(n));
     } else {
-      n = parse_primary();
+      n = finish(parse_primary());
     }
     n = parse_postfix(std::move(n));
     if (with_filter) n = parse_filter_expr(std::move(n));
@@ -511,9 +527,9 @@ class Parser {
   NodePtr parse_postfix(NodePtr n) {
     while (true) {
       if (is_op(".") || is_op("[")) {
-        n = parse_subscript(std::move(n));
+        n = finish(parse_subscript(std::move(n)));
       } else if (is_op("(")) {
-        n = parse_call(std::move(n));
+        n = finish(parse_call(std::move(n)));
       } else {
         return n;
       }
@@ -523,12 +539,12 @@ class Parser {
   NodePtr parse_filter_expr(NodePtr n) {
     while (true) {
       if (skip_op("|")) {
-        n = parse_filter(std::move(n));
+        n = finish(parse_filter(std::move(n)));
       } else if (is_name("is")) {
         next();
-        n = parse_test(std::move(n));
+        n = finish(parse_test(std::move(n)));
       } else if (is_op("(")) {
-        n = parse_call(std::move(n));
+        n = finish(parse_call(std::move(n)));
       } else {
         return n;
       }
