@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "core/dtype.h"
 #include "core/quant_ref.h"
@@ -273,16 +274,36 @@ void quantize_q8_0_ref(const float* src, void* dst, size_t count) {
   }
 }
 
+namespace {
+
+// The value of largest magnitude in a block, with its sign (the first one on
+// ties), as ggml's reference quantizers pick their scale.
+float signed_absmax(const float* x) {
+  float amax = 0.0f, max = 0.0f;
+  for (size_t j = 0; j < kQuantBlock; ++j)
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  return max;
+}
+
+std::pair<float, float> min_max(const float* x) {
+  float min = FLT_MAX, max = -FLT_MAX;
+  for (size_t j = 0; j < kQuantBlock; ++j) {
+    min = std::min(min, x[j]);
+    max = std::max(max, x[j]);
+  }
+  return {min, max};
+}
+
+}  // namespace
+
 void quantize_q4_0_ref(const float* src, void* dst, size_t count) {
   BlockQ4_0* y = static_cast<BlockQ4_0*>(dst);
   for (size_t i = 0; i < count / kQuantBlock; ++i) {
     const float* x = src + i * kQuantBlock;
-    float amax = 0.0f, max = 0.0f;
-    for (size_t j = 0; j < kQuantBlock; ++j)
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
+    const float max = signed_absmax(x);
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
@@ -298,11 +319,7 @@ void quantize_q4_1_ref(const float* src, void* dst, size_t count) {
   BlockQ4_1* y = static_cast<BlockQ4_1*>(dst);
   for (size_t i = 0; i < count / kQuantBlock; ++i) {
     const float* x = src + i * kQuantBlock;
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (size_t j = 0; j < kQuantBlock; ++j) {
-      min = std::min(min, x[j]);
-      max = std::max(max, x[j]);
-    }
+    const auto [min, max] = min_max(x);
     const float d = (max - min) / 15.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
@@ -319,12 +336,7 @@ void quantize_q5_0_ref(const float* src, void* dst, size_t count) {
   BlockQ5_0* y = static_cast<BlockQ5_0*>(dst);
   for (size_t i = 0; i < count / kQuantBlock; ++i) {
     const float* x = src + i * kQuantBlock;
-    float amax = 0.0f, max = 0.0f;
-    for (size_t j = 0; j < kQuantBlock; ++j)
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
+    const float max = signed_absmax(x);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
@@ -344,11 +356,7 @@ void quantize_q5_1_ref(const float* src, void* dst, size_t count) {
   BlockQ5_1* y = static_cast<BlockQ5_1*>(dst);
   for (size_t i = 0; i < count / kQuantBlock; ++i) {
     const float* x = src + i * kQuantBlock;
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (size_t j = 0; j < kQuantBlock; ++j) {
-      min = std::min(min, x[j]);
-      max = std::max(max, x[j]);
-    }
+    const auto [min, max] = min_max(x);
     const float d = (max - min) / 31.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
