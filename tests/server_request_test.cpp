@@ -197,6 +197,44 @@ const std::vector<Bad>& corpus() {
   return c;
 }
 
+TEST(ServerRequest, SpeculativeFieldsWithinWhatTheServerPlanned) {
+  auto chat = [](const std::string& extra) {
+    return parse_chat_request(R"({"messages":[{"role":"user","content":"x"}])" + extra + "}");
+  };
+  CompletionRequest r = chat(R"(,"prompt_lookup":3,"draft_tokens":2)");
+  EXPECT_EQ(r.prompt_lookup, 3u);
+  EXPECT_EQ(r.draft_tokens, 2u);
+  Request q;
+  set_speculative(r, 4, 0, q);
+  EXPECT_EQ(q.lookup_ngram, 3u);
+  EXPECT_EQ(q.draft_tokens, 2u);
+  // Absent: the server's defaults.
+  set_speculative(chat(""), 4, 2, q);
+  EXPECT_EQ(q.lookup_ngram, 2u);
+  EXPECT_EQ(q.draft_tokens, 4u);
+  set_speculative(chat(""), 0, 0, q);
+  EXPECT_EQ(q.draft_tokens, 0u);
+  // A request can turn drafting off, not ask for more than was planned.
+  set_speculative(chat(R"(,"draft_tokens":0)"), 4, 3, q);
+  EXPECT_EQ(q.draft_tokens, 0u);
+  auto refused = [&](const CompletionRequest& c, size_t planned, const char* param) {
+    try {
+      Request q2;
+      set_speculative(c, planned, 0, q2);
+      ADD_FAILURE() << "accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_EQ(e.param(), param);
+    }
+  };
+  refused(chat(R"(,"draft_tokens":5)"), 4, "draft_tokens");
+  refused(chat(R"(,"prompt_lookup":3)"), 0, "prompt_lookup");
+  for (const char* bad : {R"(,"prompt_lookup":17)", R"(,"prompt_lookup":-1)", R"(,"draft_tokens":"4")",
+                          R"(,"draft_tokens":33)"})
+    EXPECT_THROW(chat(bad), ApiError) << bad;
+  EXPECT_EQ(parse_completion_request(R"({"prompt":"x","prompt_lookup":2})").prompt_lookup, 2u);
+}
+
 TEST(ServerRequest, MalformedCorpusGivesA400NamingTheField) {
   for (const Bad& b : corpus()) {
     SCOPED_TRACE(b.body);
@@ -323,7 +361,7 @@ TEST(ServerResponses, ObjectsHaveOpenAIFields) {
 
   r.finish_reason = "length";
   EXPECT_EQ(finish_reason(r), "length");
-  json u = usage_chunk_json(m, "chat.completion.chunk", 3, 2);
+  json u = usage_chunk_json(m, "chat.completion.chunk", usage_json(3, 2));
   EXPECT_TRUE(u["choices"].empty());
   EXPECT_EQ(u["usage"]["total_tokens"], 5);
   EXPECT_NE(new_response_id("x"), new_response_id("x"));

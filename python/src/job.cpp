@@ -21,6 +21,8 @@ Job::Job(std::shared_ptr<EngineHolder> engine, std::vector<SeqSpec> seqs)
       r.stop_at_eos = s.stop_at_eos;
       r.stop_ids = std::move(s.stop_ids);
       r.stop_strings = std::move(s.stop_strings);
+      r.lookup_ngram = s.lookup_ngram;
+      r.draft_tokens = s.draft_tokens;
       // On the scheduler's thread after each pass: quick, never blocks on the Engine.
       r.on_token = [sh = shared_, i](const TokenEvent& e) {
         std::lock_guard<std::mutex> lk(sh->mu);
@@ -93,7 +95,7 @@ std::vector<SeqOut> Job::results() const {
   for (const auto& h : handles_) {
     const RequestResult& r = h.wait();
     if (r.finish_reason == "error") throw Error(r.error);
-    out.push_back({r.output_ids, r.text, r.finish_reason, r.passes, r.queue_s});
+    out.push_back({r.output_ids, r.text, r.finish_reason, r.passes, r.queue_s, r.drafted_tokens, r.accepted_tokens});
   }
   return out;
 }
@@ -114,6 +116,8 @@ JobStats Job::stats() {
     const RequestResult& r = h.wait();
     j.generated_tokens += r.output_ids.size();
     j.prompt_tokens += r.prompt_tokens;
+    j.drafted_tokens += r.drafted_tokens;
+    j.accepted_tokens += r.accepted_tokens;
     j.queue_s = std::max(j.queue_s, r.queue_s);
   }
   if (ended) final_ = j;  // later calls must not count later requests' passes

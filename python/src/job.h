@@ -31,6 +31,8 @@ struct SeqSpec {
   bool stop_at_eos = true;
   std::vector<int32_t> stop_ids;        // more ids that end the sequence (generate(eos_token_id=...))
   std::vector<std::string> stop_strings;
+  size_t lookup_ngram = 0;  // speculative decoding (Request::lookup_ngram, draft_tokens)
+  size_t draft_tokens = 0;
 };
 
 struct TokenOut {
@@ -45,6 +47,7 @@ struct SeqOut {
   std::string finish_reason;  // "stop", "length" or "cancelled"
   size_t passes = 0;
   double queue_s = 0;
+  size_t drafted_tokens = 0, accepted_tokens = 0;
 };
 
 struct JobStats {
@@ -52,6 +55,7 @@ struct JobStats {
   // Engine totals over the job's lifetime: the passes it took part in (and
   // any other requests running at the same time).
   uint64_t passes = 0, bytes_read = 0, generated_tokens = 0, prompt_tokens = 0;
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // this job's sequences
   double wall_s = 0, io_wait_s = 0, compute_s = 0, queue_s = 0;
 };
 

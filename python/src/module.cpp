@@ -61,7 +61,8 @@ pyb::dict info_dict(const ModelInfo& i) {
 pyb::dict stats_dict(const JobStats& s) {
   return pyb::dict("sequences"_a = s.sequences, "passes"_a = s.passes, "generated_tokens"_a = s.generated_tokens,
                    "prompt_tokens"_a = s.prompt_tokens, "bytes_read"_a = s.bytes_read, "wall_s"_a = s.wall_s,
-                   "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "queue_s"_a = s.queue_s);
+                   "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "queue_s"_a = s.queue_s,
+                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens);
 }
 
 pyb::dict engine_stats_dict(const EngineStats& s) {
@@ -72,7 +73,8 @@ pyb::dict engine_stats_dict(const EngineStats& s) {
                    "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "startup_s"_a = s.startup_s,
                    "running"_a = s.running, "queued"_a = s.queued, "kv_pages_total"_a = s.kv_pages_total,
                    "kv_pages_used"_a = s.kv_pages_used, "kv_page_positions"_a = s.kv_page_positions,
-                   "kv_pool_bytes"_a = s.kv_pool_bytes, "preemptions"_a = s.preemptions);
+                   "kv_pool_bytes"_a = s.kv_pool_bytes, "preemptions"_a = s.preemptions,
+                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens);
 }
 
 // Blocks (GIL released) until the job ends or `timeout` seconds passed (< 0:
@@ -196,12 +198,14 @@ PYBIND11_MODULE(_strata, m) {
 
   pyb::class_<SeqSpec>(m, "Sequence")
       .def(pyb::init([](std::vector<int32_t> prompt, int max_new_tokens, SamplingParams sampling, bool stop_at_eos,
-                        std::vector<int32_t> stop_ids, std::vector<std::string> stop_strings) {
-             return SeqSpec{std::move(prompt), max_new_tokens, sampling, stop_at_eos, std::move(stop_ids),
-                            std::move(stop_strings)};
+                        std::vector<int32_t> stop_ids, std::vector<std::string> stop_strings, size_t lookup_ngram,
+                        size_t draft_tokens) {
+             return SeqSpec{std::move(prompt), max_new_tokens,         sampling,     stop_at_eos,
+                            std::move(stop_ids), std::move(stop_strings), lookup_ngram, draft_tokens};
            }),
            "prompt"_a, "max_new_tokens"_a = 64, "sampling"_a = SamplingParams{}, "stop_at_eos"_a = true,
-           "stop_ids"_a = std::vector<int32_t>{}, "stop_strings"_a = std::vector<std::string>{})
+           "stop_ids"_a = std::vector<int32_t>{}, "stop_strings"_a = std::vector<std::string>{},
+           "lookup_ngram"_a = 0, "draft_tokens"_a = 0)
       .def_readonly("prompt", &SeqSpec::prompt)
       .def_readonly("max_new_tokens", &SeqSpec::max_new_tokens);
 
@@ -219,7 +223,8 @@ PYBIND11_MODULE(_strata, m) {
              pyb::list l;
              for (const auto& s : j.results())
                l.append(pyb::dict("ids"_a = s.ids, "text"_a = utf8(s.text), "finish_reason"_a = s.finish_reason,
-                                  "passes"_a = s.passes, "queue_s"_a = s.queue_s));
+                                  "passes"_a = s.passes, "queue_s"_a = s.queue_s,
+                                  "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens));
              return l;
            })
       .def("stats", [](Job& j) { return stats_dict(j.stats()); })
@@ -228,8 +233,10 @@ PYBIND11_MODULE(_strata, m) {
   pyb::class_<EngineHolder, std::shared_ptr<EngineHolder>>(m, "Engine")
       .def(pyb::init([](const std::filesystem::path& path, uint64_t max_memory, size_t threads, const std::string& io,
                         size_t max_prefill_rows, size_t streaming_slots, int64_t context, size_t max_sequences,
-                        const std::string& kv_type) {
+                        const std::string& kv_type, const std::string& draft_model, size_t draft_tokens) {
              EngineOptions o;
+             o.draft_model = draft_model;
+             o.draft_tokens = draft_tokens;
              o.max_memory = max_memory;
              o.threads = threads;
              o.io = io;
@@ -241,7 +248,8 @@ PYBIND11_MODULE(_strata, m) {
              return open_engine(path, o);
            }),
            "path"_a, "max_memory"_a = 0, "threads"_a = 0, "io"_a = "", "max_prefill_rows"_a = 0,
-           "streaming_slots"_a = 0, "context"_a = 0, "max_sequences"_a = 0, "kv_type"_a = "f16")
+           "streaming_slots"_a = 0, "context"_a = 0, "max_sequences"_a = 0, "kv_type"_a = "f16",
+           "draft_model"_a = std::string(), "draft_tokens"_a = 0)
       .def("info", [](EngineHolder& h) { return info_dict(h.engine->info()); })
       .def(
           "plan_for",

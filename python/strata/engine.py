@@ -128,13 +128,19 @@ class Engine:
     max_seq_len: positions one sequence may reach (0 = the model's, capped by
     the budget); max_sequences: running at once (0 = as many as the budget
     allows, at most 64); kv_type: "f16" or "f32" KV cache.
+    draft_model / draft_tokens: speculative decoding (see ``submit``).
     """
 
     def __init__(self, path: Union[str, os.PathLike], max_memory: Union[None, int, str] = None, threads: int = 0,
                  io: str = "auto", streaming_slots: int = 0, max_prefill_rows: int = 0,
                  hf_token: Optional[str] = None, tokenizer_path: Optional[str] = None, max_seq_len: int = 0,
-                 max_sequences: int = 0, kv_type: str = "f16"):
+                 max_sequences: int = 0, kv_type: str = "f16",
+                 draft_model: Optional[Union[str, os.PathLike]] = None, draft_tokens: int = 0):
         path = resolve_model(os.fspath(path), hf_token)
+        # Kept to reopen the engine with other speculative settings (Model.generate).
+        self._args = dict(max_memory=max_memory, threads=threads, io=io, streaming_slots=streaming_slots,
+                          max_prefill_rows=max_prefill_rows, tokenizer_path=tokenizer_path, max_seq_len=max_seq_len,
+                          max_sequences=max_sequences, kv_type=kv_type)
         budget = parse_memory(max_memory)
         if not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an int >= 0, got {threads!r}")
@@ -143,8 +149,18 @@ class Engine:
         self.path = path
         if kv_type not in ("f16", "f32"):
             raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
+        if isinstance(draft_tokens, bool) or not isinstance(draft_tokens, int) or not 0 <= draft_tokens <= 32:
+            raise ValueError(f"draft_tokens must be an int in 0..32, got {draft_tokens!r}")
+        # Speculative decoding: the draft model (same vocabulary, kept
+        # resident out of the same budget) and the drafted rows per sequence
+        # and pass the plan makes room for (4 with a draft model by default).
+        self.draft_model = None if draft_model is None else os.path.abspath(os.fspath(draft_model))
+        if self.draft_model is not None and not os.path.exists(self.draft_model):
+            raise _strata.ModelNotFoundError(f"draft_model: {self.draft_model} does not exist")
+        self.draft_tokens = draft_tokens or (4 if self.draft_model else 0)
         self._native = _strata.Engine(path, budget, threads, "" if io == "auto" else io, max_prefill_rows,
-                                      streaming_slots, max_seq_len, max_sequences, kv_type)
+                                      streaming_slots, max_seq_len, max_sequences, kv_type,
+                                      self.draft_model or "", self.draft_tokens)
         self.tokenizer: Optional[Tokenizer] = None
         tp = tokenizer_path or path
         tok_file = tp if os.path.isfile(tp) and tp.endswith(".json") else os.path.join(tp, "tokenizer.json")
@@ -165,11 +181,19 @@ class Engine:
 
     def submit(self, prompt: Union[str, Sequence[int]], max_new_tokens: int = 64, temperature: float = 0.0,
                top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = 0, stop_at_eos: bool = True,
-               stop_ids: Sequence[int] = (), stop_strings: Sequence[str] = ()) -> Request:
-        """Starts a request and returns at once (UsageError for invalid values). temperature 0 = greedy."""
+               stop_ids: Sequence[int] = (), stop_strings: Sequence[str] = (), prompt_lookup: int = 0,
+               draft_tokens: Optional[int] = None) -> Request:
+        """Starts a request and returns at once (UsageError for invalid values). temperature 0 = greedy.
+        prompt_lookup=N drafts by prompt lookup with N-grams; draft_tokens: drafted tokens per pass at most
+        (default: the engine's draft_tokens; both need an engine opened with draft_tokens > 0)."""
         ids = self.encode(prompt)
+        k = self.draft_tokens if draft_tokens is None else int(draft_tokens)
+        if (prompt_lookup or k > 0) and k > self.draft_tokens:
+            raise _strata.UsageError(f"draft_tokens={k} exceeds the {self.draft_tokens} drafted rows this engine "
+                                     f"plans; open it with Engine(..., draft_tokens={k})")
         seq = _strata.Sequence(ids, int(max_new_tokens), _strata.SamplingParams(temperature, top_k, top_p, min_p, seed),
-                               bool(stop_at_eos), [int(i) for i in stop_ids], [str(x) for x in stop_strings])
+                               bool(stop_at_eos), [int(i) for i in stop_ids], [str(x) for x in stop_strings],
+                               int(prompt_lookup), k)
         return Request(self._native.start([seq]), ids, self.tokenizer)
 
     def info(self) -> dict:

@@ -10,6 +10,7 @@ from . import _strata
 from ._arrays import floats, from_rows, kind_of, numpy_or_raise, to_rows
 from ._resolve import ensure_compressed, resolve_model
 from ._sampling import sampling_params, stop_ids
+from ._speculative import Speculative, engine_needs, speculative_args
 from .engine import Engine
 from .tokenizer import Tokenizer
 
@@ -108,6 +109,7 @@ class Model:
         self.max_seq_len = min(max_seq_len, info["max_position_embeddings"])
         self.profiling_mode = profiling_mode
         self._info = info
+        self.prompt_lookup = 0  # the n-gram of calls that give no speculative arguments (from_pretrained's)
 
     # -- helpers --------------------------------------------------------------
     @property
@@ -132,8 +134,27 @@ class Model:
             raise _strata.UsageError(f"prompt ({n_prompt} tokens) plus max_new_tokens ({max_new}) exceed max_seq_len "
                                      f"{self.max_seq_len}; raise max_seq_len in from_pretrained or shorten the prompt")
 
+    def _speculate(self, spec: Speculative):
+        """(lookup n-gram, drafted tokens per pass) for a request; reopens the
+        engine first when it plans too few drafted rows or another draft model."""
+        e = self.engine
+        need = engine_needs(spec, e.draft_tokens, e.draft_model)
+        if need is not None:
+            draft = spec.draft_model if spec.draft_model is not None else e.draft_model
+            args = dict(e._args, draft_model=draft, draft_tokens=need)
+            e.shutdown()
+            self.engine = e = Engine(e.path, **args)
+        k = e.draft_tokens if spec.draft_tokens is None else spec.draft_tokens
+        return (spec.lookup if spec.asked else self.prompt_lookup), k
+
+    def _sequence(self, ids: List[int], max_new: int, sampling: Any, eos: Optional[List[int]],
+                  stop: Optional[Sequence[str]], spec: Speculative):
+        lookup, k = self._speculate(spec)
+        return _strata.Sequence(ids, max_new, sampling, eos is None, eos or [], list(stop or []), lookup, k)
+
     def _run(self, prompts: List[List[int]], max_new: Union[int, List[int]], sampling: List[Any],
-             eos: Optional[List[int]], stop: Optional[Sequence[str]] = None):
+             eos: Optional[List[int]], stop: Optional[Sequence[str]] = None,
+             spec: Speculative = Speculative(0, None, None)):
         news = max_new if isinstance(max_new, list) else [max_new] * len(prompts)
         seqs = []
         for p, n, s in zip(prompts, news, sampling):
@@ -144,7 +165,7 @@ class Model:
             if not p:
                 raise _strata.UsageError("a prompt is empty: give at least one token id")
             self._check_length(len(p), n)
-            seqs.append(_strata.Sequence(p, n, s, eos is None, eos or [], list(stop or [])))
+            seqs.append(self._sequence(p, n, s, eos, stop, spec))
         job = self.engine._native.start(seqs)
         try:
             job.wait()
@@ -162,7 +183,10 @@ class Model:
                  top_k: Optional[int] = None, top_p: Optional[float] = None, min_p: Optional[float] = None,
                  seed: Optional[int] = None, eos_token_id: Union[None, int, Sequence[int]] = None,
                  pad_token_id: Optional[int] = None, use_cache: bool = True, return_dict_in_generate: bool = False,
-                 inputs: Any = None) -> Any:
+                 inputs: Any = None, prompt_lookup: Optional[int] = None, draft_tokens: Optional[int] = None,
+                 draft_model: Any = None, assistant_model: Any = None,
+                 prompt_lookup_num_tokens: Optional[int] = None,
+                 max_matching_ngram_size: Optional[int] = None) -> Any:
         """Generates after each row of ``input_ids`` (a numpy array, torch
         tensor or list; 1-D for one prompt or 2-D for a batch). All rows run
         as ONE batch: every forward pass reads each layer once for all of them.
@@ -175,6 +199,16 @@ class Model:
         eos_token_id: id(s) that end a row instead of the model's EOS.
         use_cache: accepted; strata always keeps a KV cache.
         return_dict_in_generate: a GenerateOutput (``.sequences``) instead of the array.
+        Speculative decoding (greedy output unchanged, sampled output with the
+        same distribution; several tokens per pass over the streamed model):
+            prompt_lookup=N: draft from earlier N-grams of the prompt and output;
+            draft_model: a small model with the same vocabulary (a path or a
+                Model), kept resident out of max_memory, drafting greedily;
+            draft_tokens=K: drafted tokens per pass at most (default 4).
+            transformers' assistant_model, prompt_lookup_num_tokens and
+            max_matching_ngram_size work too. The first call needing more
+            drafted rows or another draft model than from_pretrained planned
+            reopens the engine (pass them to from_pretrained to avoid it).
 
         Returns prompt + new ids per row, like transformers: the input's kind,
         right-padded with pad_token_id (default the tokenizer's pad, else EOS)
@@ -201,7 +235,9 @@ class Model:
         else:
             max_new = max_new_tokens
         sampling = sampling_params(do_sample, temperature, top_k, top_p, min_p, seed, len(prompts))
-        results, stats = self._run(prompts, max_new, sampling, stop_ids(eos_token_id))
+        spec = speculative_args(prompt_lookup, draft_tokens, draft_model, assistant_model, prompt_lookup_num_tokens,
+                                max_matching_ngram_size)
+        results, stats = self._run(prompts, max_new, sampling, stop_ids(eos_token_id), spec=spec)
         new = [list(r["ids"]) for r in results]
         reasons = [r["finish_reason"] for r in results]
         full = [r + n for r, n in zip(rows, new)]
@@ -221,18 +257,21 @@ class Model:
                temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
                min_p: Optional[float] = None, seed: Optional[int] = None,
                eos_token_id: Union[None, int, Sequence[int]] = None, skip_special_tokens: bool = True,
-               return_ids: bool = False, stop: Optional[Sequence[str]] = None) -> Iterator[Union[str, int]]:
+               return_ids: bool = False, stop: Optional[Sequence[str]] = None, prompt_lookup: Optional[int] = None,
+               draft_tokens: Optional[int] = None, draft_model: Any = None) -> Iterator[Union[str, int]]:
         """Yields the new text piece by piece as tokens are chosen (never a
         broken UTF-8 character); ids instead with return_ids=True. Breaking
-        out of the loop, or Ctrl-C, cancels the generation."""
+        out of the loop, or Ctrl-C, cancels the generation. prompt_lookup,
+        draft_tokens, draft_model: speculative decoding, as in generate."""
         ids = self._ids(prompt)
         if not return_ids:
             self._tok()
         sampling = sampling_params(do_sample, temperature, top_k, top_p, min_p, seed, 1)
         eos = stop_ids(eos_token_id)
         self._check_length(len(ids), max_new_tokens)
-        job = self.engine._native.start([_strata.Sequence(ids, int(max_new_tokens), sampling[0], eos is None,
-                                                          eos or [], list(stop or []))])
+        seq = self._sequence(ids, int(max_new_tokens), sampling[0], eos, stop,
+                             speculative_args(prompt_lookup, draft_tokens, draft_model))
+        job = self.engine._native.start([seq])
         return self._stream(job, return_ids, skip_special_tokens)
 
     def _stream(self, job, return_ids: bool, skip_special: bool):
@@ -269,10 +308,13 @@ class Model:
               do_sample: bool = False, temperature: Optional[float] = None, top_k: Optional[int] = None,
               top_p: Optional[float] = None, min_p: Optional[float] = None, seed: Optional[int] = None,
               eos_token_id: Union[None, int, Sequence[int]] = None,
-              skip_special_tokens: bool = True, stop: Optional[Sequence[str]] = None) -> List[Completion]:
+              skip_special_tokens: bool = True, stop: Optional[Sequence[str]] = None,
+              prompt_lookup: Optional[int] = None, draft_tokens: Optional[int] = None,
+              draft_model: Any = None) -> List[Completion]:
         """Generates for every prompt (texts or id lists) in shared passes and
         returns a Completion per prompt, in order. stop: strings that end a
-        sequence (its text is cut before them)."""
+        sequence (its text is cut before them). prompt_lookup, draft_tokens,
+        draft_model: speculative decoding for every prompt, as in generate."""
         if isinstance(prompts, (str, bytes)):
             raise TypeError("batch takes a list of prompts")
         ids = [self._ids(p) for p in prompts]
@@ -282,7 +324,8 @@ class Model:
         if isinstance(mx, list) and len(mx) != len(ids):
             raise ValueError("max_new_tokens must be one int or one per prompt")
         sampling = sampling_params(do_sample, temperature, top_k, top_p, min_p, seed, len(ids))
-        results, _ = self._run(ids, mx, sampling, stop_ids(eos_token_id), stop)
+        spec = speculative_args(prompt_lookup, draft_tokens, draft_model)
+        results, _ = self._run(ids, mx, sampling, stop_ids(eos_token_id), stop, spec)
         out = []
         for p, r in zip(ids, results):
             text = r["text"] if stop else None  # cut before the stop string by the library
@@ -294,7 +337,8 @@ class Model:
     def chat(self, messages: Sequence[Dict[str, Any]], max_new_tokens: int = 256, stream: bool = False,
              do_sample: bool = False, temperature: Optional[float] = None, top_k: Optional[int] = None,
              top_p: Optional[float] = None, min_p: Optional[float] = None,
-             seed: Optional[int] = None) -> Union[str, Iterator[str]]:
+             seed: Optional[int] = None, prompt_lookup: Optional[int] = None, draft_tokens: Optional[int] = None,
+             draft_model: Any = None) -> Union[str, Iterator[str]]:
         """The assistant's reply to a conversation ([{"role", "content"}, ...]),
         rendered with the model's chat template; an iterator of text pieces
         with stream=True."""
@@ -302,7 +346,8 @@ class Model:
         ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
         # The turn ends at the template's end-of-turn token (<|eot_id|>, <|im_end|>...) or EOS.
         stops = tok._chat_template().stop_token_ids(tok._tok)
-        kw = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed)
+        kw = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed,
+                  prompt_lookup=prompt_lookup, draft_tokens=draft_tokens, draft_model=draft_model)
         it = self.stream(ids, max_new_tokens=max_new_tokens, eos_token_id=stops or None, **kw)
         return it if stream else "".join(it)
 
@@ -348,6 +393,10 @@ def _print_profile(s: dict) -> None:
         f"{s['generated_tokens']} tokens in {wall:.3f} s ({tps:.1f} tokens/s); I/O wait {io:.3f} s, "
         f"compute {compute:.3f} s; read {_strata.format_bytes(s['bytes_read'])} "
         f"({_strata.format_bytes(int(rate))}/s)\n")
+    if s.get("drafted_tokens"):
+        d, a = s["drafted_tokens"], s["accepted_tokens"]
+        sys.stderr.write(f"strata profile: speculative: {a} of {d} drafted tokens accepted ({a / d:.2f}), "
+                         f"{s['generated_tokens'] / max(s['passes'], 1):.2f} tokens per pass\n")
 
 
 def _model_context(path: str) -> int:
@@ -367,7 +416,8 @@ class AutoModel:
                         profiling_mode: bool = False, prefetching: bool = True, hf_token: Optional[str] = None,
                         layer_shards_saving_path: Optional[Union[str, os.PathLike]] = None,
                         delete_original: bool = False, device: Optional[str] = "cpu", threads: int = 0,
-                        io: str = "auto") -> Model:
+                        io: str = "auto", draft_model: Any = None, draft_tokens: Optional[int] = None,
+                        prompt_lookup: Optional[int] = None) -> Model:
         """Opens a model: a Hugging Face directory (safetensors), a GGUF file,
         or "org/name" from the hub (when hub downloads are available).
 
@@ -387,6 +437,10 @@ class AutoModel:
             modifies the original files.
         device: "cpu" (strata runs on the CPU; "cuda..." warns and uses the CPU).
         threads, io: compute threads (0 = all cores) and the read method.
+        draft_model, draft_tokens, prompt_lookup: plan speculative decoding
+            from the start (see generate): a draft model (path or Model) kept
+            resident out of max_memory, drafted rows per pass (default 4);
+            prompt_lookup=N becomes the default of every call.
         """
         name = os.fspath(pretrained_model_name_or_path)
         if not isinstance(name, str):
@@ -418,8 +472,13 @@ class AutoModel:
             compressed, converted = ensure_compressed(path, "q8_0" if compression == "8bit" else "q4_0", shards)
             weights = compressed
         tok_dir = path if os.path.isdir(path) else os.path.dirname(path)
+        spec = speculative_args(prompt_lookup, draft_tokens, draft_model)
+        planned = engine_needs(spec, 0, None) or 0
         engine = Engine(weights, max_memory=max_memory, threads=threads, io=io,
                         streaming_slots=0 if prefetching else 1, tokenizer_path=tok_dir,
-                        max_seq_len=min(max_seq_len, _model_context(weights)))
-        return Model(engine, engine.tokenizer, source=path, compression=compression, compressed_path=compressed,
-                     converted=converted, max_seq_len=max_seq_len, profiling_mode=profiling_mode)
+                        max_seq_len=min(max_seq_len, _model_context(weights)), draft_model=spec.draft_model,
+                        draft_tokens=planned)
+        m = Model(engine, engine.tokenizer, source=path, compression=compression, compressed_path=compressed,
+                  converted=converted, max_seq_len=max_seq_len, profiling_mode=profiling_mode)
+        m.prompt_lookup = spec.lookup
+        return m

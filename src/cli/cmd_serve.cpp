@@ -28,6 +28,7 @@ Runner register_serve(CLI::App& app) {
     int64_t ctx = 0;
     std::string chat_template;
     int timeout_s = 10;
+    SpeculativeOptions spec;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
@@ -48,6 +49,7 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--cors", o->server.cors_origin, "Allow browser requests from ORIGIN (default: no CORS)");
   cmd->add_option("--max-body", o->server.max_body_bytes, "Largest request body in bytes (default 4 MiB)")
       ->check(CLI::PositiveNumber);
+  add_speculative_options(*cmd, o->spec);
   cmd->add_option("--timeout", o->timeout_s,
                   "Seconds a client may take for each read or write before it is dropped (default 10)")
       ->check(CLI::Range(1, 3600));
@@ -79,6 +81,9 @@ Runner register_serve(CLI::App& app) {
     eo.threads = o->model.threads;
     eo.io = o->model.io;
     eo.max_sequences = so.max_batch;
+    o->spec.apply(eo);
+    so.draft_tokens = eo.draft_tokens;
+    so.lookup_ngram = o->spec.lookup;
     std::unique_ptr<Engine> engine = Engine::open(o->model.model, eo);
     const ModelInfo info = engine->info();
     int64_t ctx = o->ctx ? o->ctx : std::min<int64_t>(info.max_position_embeddings, 4096);

@@ -53,6 +53,10 @@ std::string prometheus_text(const EngineStats& e, const ServerCounters& s, bool 
          e.passes ? double(e.pass_rows) / double(e.passes) : 0.0);
   metric(out, "strata_sequences_running", "gauge", "Sequences in the running passes.", double(e.running));
   metric(out, "strata_sequences_queued", "gauge", "Sequences waiting for KV pages or a batch slot.", double(e.queued));
+  metric(out, "strata_drafted_tokens_total", "counter", "Tokens drafted for speculative decoding.",
+         double(e.drafted_tokens));
+  metric(out, "strata_accepted_tokens_total", "counter", "Drafted tokens the model accepted.",
+         double(e.accepted_tokens));
   metric(out, "strata_bytes_read_total", "counter", "Bytes read from the model files.", double(e.bytes_read));
   metric(out, "strata_io_wait_seconds_total", "counter", "Compute time spent waiting for a layer to be read.",
          e.io_wait_s);

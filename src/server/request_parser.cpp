@@ -127,6 +127,8 @@ void parse_common(const json& j, CompletionRequest& r, const ParseLimits& lim) {
   if (auto p = number(j, "top_p", 0, 1)) r.sampling.top_p = float(*p);
   if (auto k = integer(j, "top_k", 0, std::numeric_limits<int32_t>::max())) r.sampling.top_k = int(*k);
   if (auto p = number(j, "min_p", 0, 1)) r.sampling.min_p = float(*p);
+  if (auto n = integer(j, "prompt_lookup", 0, 16)) r.prompt_lookup = size_t(*n);
+  if (auto k = integer(j, "draft_tokens", 0, 32)) r.draft_tokens = size_t(*k);
   if (auto s = integer(j, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     r.sampling.seed = uint64_t(*s);
     r.seed_given = true;
@@ -258,7 +260,7 @@ CompletionRequest parse_chat_request(std::string_view body, const ParseLimits& l
   json j = parse_body(body, lim.max_depth);
   reject_unknown(j, {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
                      "stop", "stream", "stream_options", "logprobs", "top_logprobs", "n", "tools", "tool_choice",
-                     "parallel_tool_calls", "top_k", "min_p", "frequency_penalty", "presence_penalty", "logit_bias",
+                     "parallel_tool_calls", "top_k", "min_p", "prompt_lookup", "draft_tokens", "frequency_penalty", "presence_penalty", "logit_bias",
                      "user", "response_format", "metadata", "store", "service_tier"});
   CompletionRequest r;
   r.endpoint = Endpoint::chat;
@@ -304,7 +306,7 @@ CompletionRequest parse_chat_request(std::string_view body, const ParseLimits& l
 CompletionRequest parse_completion_request(std::string_view body, const ParseLimits& lim) {
   json j = parse_body(body, lim.max_depth);
   reject_unknown(j, {"model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "stream",
-                     "stream_options", "logprobs", "n", "echo", "suffix", "best_of", "top_k", "min_p",
+                     "stream_options", "logprobs", "n", "echo", "suffix", "best_of", "top_k", "min_p", "prompt_lookup", "draft_tokens",
                      "frequency_penalty", "presence_penalty", "logit_bias", "user"});
   CompletionRequest r;
   r.endpoint = Endpoint::completions;
@@ -351,6 +353,19 @@ Request to_engine_request(const CompletionRequest& r, std::vector<int32_t> promp
   q.logprobs = r.logprobs;
   q.top_logprobs = r.top_logprobs;
   return q;
+}
+
+void set_speculative(const CompletionRequest& r, size_t planned_rows, size_t default_lookup, Request& q) {
+  const bool asked = r.prompt_lookup.value_or(0) || r.draft_tokens.value_or(0);
+  if (asked && !planned_rows)
+    throw bad_request("speculative decoding is off on this server; start it with --lookup N or --draft MODEL",
+                      r.prompt_lookup.value_or(0) ? "prompt_lookup" : "draft_tokens", "unsupported_parameter");
+  if (r.draft_tokens && *r.draft_tokens > planned_rows)
+    throw bad_request(fmt::format("'draft_tokens' may be at most {} on this server (its --draft-tokens)",
+                                  planned_rows),
+                      "draft_tokens", "invalid_value");
+  q.lookup_ngram = r.prompt_lookup.value_or(default_lookup);
+  q.draft_tokens = r.draft_tokens.value_or(planned_rows);
 }
 
 }  // namespace strata::server

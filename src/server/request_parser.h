@@ -44,6 +44,11 @@ struct CompletionRequest {
   bool include_usage = false;
   bool logprobs = false;     // chat: logprobs=true; completions: logprobs=N given
   size_t top_logprobs = 0;
+  // strata's speculative decoding (absent: the server's --lookup /
+  // --draft-tokens): prompt lookup with this n-gram (0 = off), and drafted
+  // tokens per pass at most (0 = no drafting for this request).
+  std::optional<size_t> prompt_lookup;
+  std::optional<size_t> draft_tokens;
 };
 
 // Limits on what one request may ask for.
@@ -64,5 +69,11 @@ CompletionRequest parse_completion_request(std::string_view body, const ParseLim
 // not fit in `context` positions. Without a seed, sampling gets a random one.
 Request to_engine_request(const CompletionRequest& r, std::vector<int32_t> prompt_ids, std::vector<int32_t> stop_ids,
                           int64_t context);
+
+// The request's speculative decoding: its own prompt_lookup / draft_tokens,
+// else the server's `default_lookup` and all `planned_rows` (the drafted
+// rows per sequence the Engine plans; 0 = speculative decoding off).
+// ApiError 400 when the request asks for more than was planned.
+void set_speculative(const CompletionRequest& r, size_t planned_rows, size_t default_lookup, Request& q);
 
 }  // namespace strata::server

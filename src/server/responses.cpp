@@ -22,6 +22,15 @@ json usage_json(size_t prompt_tokens, size_t completion_tokens) {
           {"total_tokens", prompt_tokens + completion_tokens}};
 }
 
+json usage_json(const RequestResult& r) {
+  json u = usage_json(r.prompt_tokens, r.output_ids.size());
+  // Speculative decoding, in the fields OpenAI uses for predicted outputs.
+  if (r.drafted_tokens)
+    u["completion_tokens_details"] = {{"accepted_prediction_tokens", r.accepted_tokens},
+                                      {"rejected_prediction_tokens", r.drafted_tokens - r.accepted_tokens}};
+  return u;
+}
+
 namespace {
 
 json bytes_of(const std::string& s) {
@@ -75,7 +84,7 @@ json chat_completion_json(const ResponseMeta& m, const RequestResult& r, bool lo
           {"model", m.model},
           {"system_fingerprint", nullptr},
           {"choices", json::array({choice})},
-          {"usage", usage_json(r.prompt_tokens, r.output_ids.size())}};
+          {"usage", usage_json(r)}};
 }
 
 json chat_chunk_json(const ResponseMeta& m, json delta, json logprobs, json finish, bool usage_null) {
@@ -103,7 +112,7 @@ json text_completion_json(const ResponseMeta& m, const RequestResult& r, const s
           {"model", m.model},
           {"system_fingerprint", nullptr},
           {"choices", json::array({choice})},
-          {"usage", usage_json(r.prompt_tokens, r.output_ids.size())}};
+          {"usage", usage_json(r)}};
 }
 
 json text_chunk_json(const ResponseMeta& m, const std::string& text, json logprobs, json finish, bool usage_null) {
@@ -118,14 +127,14 @@ json text_chunk_json(const ResponseMeta& m, const std::string& text, json logpro
   return j;
 }
 
-json usage_chunk_json(const ResponseMeta& m, const char* object, size_t prompt_tokens, size_t completion_tokens) {
+json usage_chunk_json(const ResponseMeta& m, const char* object, json usage) {
   return {{"id", m.id},
           {"object", object},
           {"created", m.created},
           {"model", m.model},
           {"system_fingerprint", nullptr},
           {"choices", json::array()},
-          {"usage", usage_json(prompt_tokens, completion_tokens)}};
+          {"usage", std::move(usage)}};
 }
 
 json models_json(const std::string& model, int64_t created) {

@@ -28,6 +28,9 @@ using TokenText = std::function<std::string(int32_t)>;
 
 std::string new_response_id(const char* prefix);
 json usage_json(size_t prompt_tokens, size_t completion_tokens);
+// A result's usage; with speculative decoding also
+// completion_tokens_details.{accepted,rejected}_prediction_tokens.
+json usage_json(const RequestResult& r);
 
 // Chat logprobs: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}], "refusal": null}.
 json chat_logprobs_json(const std::vector<TokenEvent>& tokens, const TokenText& text);
@@ -47,7 +50,7 @@ json text_completion_json(const ResponseMeta& m, const RequestResult& r, const s
 json text_chunk_json(const ResponseMeta& m, const std::string& text, json logprobs, json finish_reason,
                      bool usage_null);
 // The last chunk before [DONE] with stream_options.include_usage: no choices.
-json usage_chunk_json(const ResponseMeta& m, const char* object, size_t prompt_tokens, size_t completion_tokens);
+json usage_chunk_json(const ResponseMeta& m, const char* object, json usage);
 json models_json(const std::string& model, int64_t created);
 
 // Serializes for the wire; invalid UTF-8 from a model becomes U+FFFD.

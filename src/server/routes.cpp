@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <fmt/format.h>
 
 #include "core/error.h"
 #include "server/api_error.h"
@@ -113,6 +114,7 @@ Prepared prepare(Server::State& s, Endpoint ep, const httplib::Request& req) {
     if (r.echo && s.tokenizer) p.echo = s.tokenizer->decode(ids, /*skip_special=*/true);
   }
   p.request = to_engine_request(r, std::move(ids), std::move(stop_ids), s.opt.context);
+  set_speculative(r, s.opt.draft_tokens, s.opt.lookup_ngram, p.request);
   return p;
 }
 
@@ -226,7 +228,7 @@ bool pump(Stream& st, httplib::DataSink& sink, bool& finished) {
   if (!write(chunk(st, "", nullptr, finish_reason(r)))) return false;
   if (st.p.parsed.include_usage &&
       !write(sse_event(dump(usage_chunk_json(st.meta, st.chat() ? "chat.completion.chunk" : "text_completion",
-                                             r.prompt_tokens, r.output_ids.size())))))
+                                             usage_json(r))))))
     return false;
   if (!write(kSseDone)) return false;
   sink.done();

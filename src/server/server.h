@@ -32,6 +32,12 @@ struct ServerOptions {
   int write_timeout_s = 10;        // per write; a client that stops reading is dropped
   int keep_alive_timeout_s = 2;    // idle keep-alive connections are closed after this
   bool log_requests = true;        // one line per request on stderr
+  // Speculative decoding: rows the Engine plans per sequence for drafted
+  // tokens (its EngineOptions::draft_tokens; 0 = off, and requests asking
+  // for it get a 400), and the prompt-lookup n-gram of requests that do not
+  // give `prompt_lookup` (0 = the draft model, if any, drafts).
+  size_t draft_tokens = 0;
+  size_t lookup_ngram = 0;
 };
 
 class Server {
