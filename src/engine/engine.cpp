@@ -275,11 +275,12 @@ class EngineImpl final : public Engine {
         st->req.draft_tokens = r->draft_tokens;
         st->should_stop = std::move(r->should_stop);
         const uint64_t key = r->key;
+        // Notified under the lock: once this frame sees the last result it
+        // may return and destroy `cv`, which must not still be in use by
+        // the scheduler thread (found by ThreadSanitizer).
         st->on_done = [&, key, w = std::weak_ptr<RequestHandle::State>(st)] {
-          {
-            std::lock_guard<std::mutex> lk(mu);
-            finished.emplace_back(key, w.lock());
-          }
+          std::lock_guard<std::mutex> lk(mu);
+          finished.emplace_back(key, w.lock());
           cv.notify_all();
         };
         handles.emplace(st.get(), RequestHandle(st));
