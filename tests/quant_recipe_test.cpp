@@ -111,7 +111,7 @@ TEST(QuantRecipe, RowLengthFallbacks) {
   EXPECT_EQ(type("q4_k_m", 96), DType::Q5_0);
   EXPECT_EQ(type("q5_k_m", 96), DType::Q5_1);
   EXPECT_EQ(type("q6_k", 96), DType::Q8_0);
-  EXPECT_EQ(type("q2_k", 96), DType::Q4_0);
+  EXPECT_EQ(type("q2_k", 96), DType::IQ4_NL);
   EXPECT_EQ(type("q4_k_m", 100), DType::F16);
   EXPECT_EQ(type("q4_k_m", 100, DType::F32), DType::F32);
   EXPECT_EQ(find_quant_recipe("Q4_K_M"), find_quant_recipe("q4_k_m"));
