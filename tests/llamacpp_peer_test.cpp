@@ -4,19 +4,26 @@
 // so otherwise. For every `strata convert --type` recipe:
 //   - llama-gguf reads the whole file, tensor data included (the data
 //     section ends padded to general.alignment);
-//   - llama-simple loads it without the warnings strata's files once gave
-//     and generates 16 tokens greedily from "Once upon a time";
-//   - that text is strata's own greedy text on the same file.
-// Two sources: stories260K (trained; rows of 64 and 172, so the K-quant
-// recipes fall back per tensor as llama.cpp's do) and a random-weight model
-// of stories260K's vocabulary with hidden size 256 and ffn 768, where every
-// matrix is really in the recipe's K-quant / IQ4 types.
-//
-// Greedy text is compared whole. Both engines quantize activations to the
-// same 8-bit blocks and use the same weight blocks, so their logits differ
-// by ~0.05 (f16 KV cache, accumulation order; gguf_llamacpp_test); the
-// random model's weights are scaled (std 0.15) so that its logits spread
-// like a trained model's and 16 greedy steps have clear margins.
+//   - llama-simple loads it, printing no warning that it does not print for
+//     llama.cpp's own file of the same vocabulary (this snapshot warns
+//     "special_eos_id is not in special_eog_ids" for every SentencePiece
+//     vocabulary whose eos is "</s>": its end-of-generation list is matched
+//     on token text), and generates 16 tokens greedily from "Once upon a time".
+// On stories260K (trained; rows of 64 and 172, so the K-quant recipes fall
+// back per tensor as llama.cpp's do) that text must be strata's greedy text
+// on the same file: the margins of a trained model are far above the ~0.05
+// logit difference of the two engines (f16 KV cache, accumulation order;
+// gguf_llamacpp_test). Except F16: llama.cpp rounds activations to f16 for
+// F16 weights and degenerates on stories260K (", there there there ..."),
+// for its own F16 conversion of the model as well (llama_model_quantize
+// of testdata/gguf/stories260K-llamacpp-f32.gguf), so that case is printed,
+// not compared.
+// A random-weight model of stories260K's vocabulary with hidden size 256 and
+// ffn 768 puts every matrix really in the recipe's K-quant / IQ4 types; its
+// logits are near-ties everywhere (strata's own f32 and bf16 files diverge
+// within 16 tokens), so there llama.cpp must load and run each file and the
+// texts are printed only. The K-quant and IQ4 blocks themselves are pinned
+// byte for byte to llama-quantize's by kquant_test.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -61,9 +68,19 @@ std::string trim(std::string s) {
 
 constexpr const char* kPrompt = "Once upon a time";
 
-// Converts `model` with every recipe and checks llama.cpp on each file.
-void check_every_recipe(const fs::path& model, const std::string& label) {
+constexpr const char* kWarnings[] = {"special_eos_id is not in special_eog_ids", "special_eot_id is not in",
+                                    "key not found", "control-looking token", "was not control-type"};
+
+std::string llama_simple_err(const fs::path& file) {
+  return test::run_program((llama_dir() / "llama-simple").string(), {"-m", file.string(), "-n", "1", kPrompt}).err;
+}
+
+// Converts `model` with every recipe and checks llama.cpp on each file;
+// `reference` is a file llama.cpp's tools wrote with the same vocabulary.
+void check_every_recipe(const fs::path& model, const fs::path& reference, const std::string& label,
+                        bool compare_text) {
   const fs::path bin = llama_dir();
+  const std::string reference_err = llama_simple_err(reference);
   test::TempDir tmp;
   size_t same = 0, total = 0;
   for (const std::string& r : recipes()) {
@@ -78,8 +95,11 @@ void check_every_recipe(const fs::path& model, const std::string& label) {
     const test::CommandResult lc =
         test::run_program((bin / "llama-simple").string(), {"-m", file.string(), "-n", "16", kPrompt});
     ASSERT_EQ(lc.status, 0) << "llama-simple failed on " << r << ":\n" << lc.err;
-    for (const char* warning : {"special_eos_id is not in special_eog_ids", "key not found"})
-      EXPECT_EQ(lc.err.find(warning), std::string::npos) << warning;
+    for (const char* warning : kWarnings) {
+      if (reference_err.find(warning) == std::string::npos) {
+        EXPECT_EQ(lc.err.find(warning), std::string::npos) << warning;
+      }
+    }
     // llama-simple prints the prompt's pieces ("<s> Once upon a time") then the continuation.
     const size_t p = lc.out.find(kPrompt);
     ASSERT_NE(p, std::string::npos) << lc.out;
@@ -90,7 +110,9 @@ void check_every_recipe(const fs::path& model, const std::string& label) {
     const std::string ours = trim(st.out);
     std::printf("[ %-16s %-6s ] llama.cpp: %s\n", label.c_str(), r.c_str(), theirs.c_str());
     if (ours != theirs) std::printf("[ %-16s %-6s ] strata:    %s\n", label.c_str(), r.c_str(), ours.c_str());
-    EXPECT_EQ(ours, theirs);
+    if (compare_text && r != "f16") {
+      EXPECT_EQ(ours, theirs);
+    }
     ++total;
     same += ours == theirs;
   }
@@ -107,7 +129,10 @@ class LlamaCppPeer : public ::testing::Test {
   }
 };
 
-TEST_F(LlamaCppPeer, Stories260KEveryRecipe) { check_every_recipe(test::stories_dir(), "stories260K"); }
+TEST_F(LlamaCppPeer, Stories260KEveryRecipe) {
+  check_every_recipe(test::stories_dir(), test::testdata() / "gguf" / "stories260K-llamacpp-f32.gguf", "stories260K",
+                     true);
+}
 
 TEST_F(LlamaCppPeer, Hidden256EveryRecipe) {
   test::TempDir tmp;
@@ -123,11 +148,11 @@ TEST_F(LlamaCppPeer, Hidden256EveryRecipe) {
   SynthOptions o;
   o.dtype = DType::F32;
   o.seed = 11;
-  o.weight_std = 0.15f;
+  o.weight_std = 0.15f;  // logits spread about as widely as a trained model's
   fs::create_directories(dir);
   write_synthetic_model(dir, c, o);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(test::stories_dir() / f, dir / f);
-  check_every_recipe(dir, "random-d256");
+  check_every_recipe(dir, test::testdata() / "gguf" / "synthetic-d256-f32.gguf", "random-d256", false);
 }
 
 }  // namespace
