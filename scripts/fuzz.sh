@@ -40,15 +40,18 @@ else
   EXTRA_LIBS=()
   if [ "$TARGET" = gguf ]; then
     # The parser, the architecture mapping and the tokenizer built from the metadata.
+    # (dtype.cpp's table holds the block types' reference conversions;
+    # the tokenizer directory includes the chat template and its Jinja.)
     EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp"
-               "$ROOT"/src/tokenizer/*.cpp)
+               "$ROOT"/src/core/quant_ref.cpp "$ROOT"/src/core/quantize_*.cpp
+               "$ROOT"/src/tokenizer/*.cpp "$ROOT"/src/tokenizer/jinja/*.cpp)
     EXTRA_LIBS=(-lpcre2-8 -lutf8proc)
   fi
   if [ "$TARGET" = jinja ]; then
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" "$ROOT"/src/tokenizer/jinja/*.cpp \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" "$ROOT"/src/tokenizer/jinja/*.cpp \
       "$ROOT/fuzz/fuzz_jinja.cpp" -lfmt -lutf8proc -o "$BIN"
   else
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" \
       "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
       -lfmt "${EXTRA_LIBS[@]}" -o "$BIN"
   fi
