@@ -9,7 +9,7 @@
 //   BM_Gemm           batched matmul n = 16 and 128, m = k = 4096; counters
 //                     GFLOPs and vs_sgemm (ratio to BM_Sgemm, same threads).
 //   BM_MatvecQuant,   the same for every block type (Q8_0, Q4_0, Q4_1, Q5_0,
-//   BM_GemmQuant      Q5_1, Q2_K .. Q6_K) through matmul(); dtype is the
+//   BM_GemmQuant      Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS) through matmul(); dtype is the
 //                     DType value, the label names it.
 //
 // Benchmarks run in registration order, so the reference numbers exist
@@ -229,7 +229,7 @@ void BM_Gemm(benchmark::State& state) {
 const int64_t kQuantTypes[] = {int64_t(DType::Q8_0), int64_t(DType::Q4_0), int64_t(DType::Q4_1),
                                int64_t(DType::Q5_0), int64_t(DType::Q5_1), int64_t(DType::Q2_K),
                                int64_t(DType::Q3_K), int64_t(DType::Q4_K), int64_t(DType::Q5_K),
-                               int64_t(DType::Q6_K)};
+                               int64_t(DType::Q6_K), int64_t(DType::IQ4_NL), int64_t(DType::IQ4_XS)};
 
 // count weights of type t: one 256-row strip quantized with the reference
 // quantizer (the K-quant ones are slow), repeated. The kernels' speed does

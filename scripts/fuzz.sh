@@ -39,17 +39,19 @@ else
   EXTRA_SRC=()
   EXTRA_LIBS=()
   if [ "$TARGET" = gguf ]; then
-    # The parser, the architecture mapping and the tokenizer built from the metadata.
+    # The parser, the architecture mapping and the tokenizer built from the
+    # metadata (the tokenizer directory includes the chat template and its Jinja).
     EXTRA_SRC=("$ROOT/src/formats/gguf.cpp" "$ROOT/src/arch/arch.cpp" "$ROOT/src/arch/gguf_model.cpp"
-               "$ROOT"/src/tokenizer/*.cpp)
+               "$ROOT"/src/tokenizer/*.cpp "$ROOT"/src/tokenizer/jinja/*.cpp)
     EXTRA_LIBS=(-lpcre2-8 -lutf8proc)
   fi
   if [ "$TARGET" = jinja ]; then
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" "$ROOT"/src/tokenizer/jinja/*.cpp \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" "$ROOT"/src/tokenizer/jinja/*.cpp \
       "$ROOT/fuzz/fuzz_jinja.cpp" -lfmt -lutf8proc -o "$BIN"
   else
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
-      "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" \
+      "$ROOT/src/core/dtype.cpp" "$ROOT/src/core/quant_ref.cpp" "$ROOT"/src/core/quantize_*.cpp \
+      "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
       -lfmt "${EXTRA_LIBS[@]}" -o "$BIN"
   fi
   echo "built $BIN directly"
@@ -169,6 +171,38 @@ open(f"{out}/empty", "wb").write(gguf([], []))
 import glob, os
 for p in sorted(glob.glob(os.environ.get("STRATA_TESTDATA_DIR", "") + "/gguf/synthetic-d256-*.gguf"))[:3]:
     open(f"{out}/llamacpp_" + os.path.basename(p), "wb").write(open(p, "rb").read()[:16384])
+# The same files' metadata alone (tensor count 0), so that the header parses
+# and the tokenizer of the metadata is reached: the cut files above fail on
+# their tensor table first.
+def kv_end(b, pos, n):
+    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    def value(ty, pos):
+        if ty in fixed: return pos + fixed[ty]
+        if ty == 8: return pos + 8 + struct.unpack_from("<Q", b, pos)[0]
+        ety, cnt = struct.unpack_from("<IQ", b, pos)
+        pos += 12
+        for _ in range(cnt): pos = value(ety, pos)
+        return pos
+    for _ in range(n):
+        pos += 8 + struct.unpack_from("<Q", b, pos)[0]
+        ty = struct.unpack_from("<I", b, pos)[0]
+        pos = value(ty, pos + 4)
+    return pos
+for p in [os.environ.get("STRATA_TESTDATA_DIR", "") + "/gguf/" + n
+          for n in ("stories260K-llamacpp-f32.gguf", "synthetic-d256-Q4_K_M.gguf")]:
+    if not os.path.exists(p): continue
+    b = open(p, "rb").read(1 << 20)
+    n_kv = struct.unpack_from("<Q", b, 16)[0]
+    meta = b[24:kv_end(b, 24, n_kv)]
+    open(f"{out}/llamacpp_meta_" + os.path.basename(p), "wb").write(b"GGUF" + struct.pack("<IQQ", 3, 0, n_kv) + meta)
+# A byte-level BPE vocabulary with merges (tokenizer.ggml.model gpt2).
+def kv_strs(k, xs): return s(k) + struct.pack("<IIQ", 9, 8, len(xs)) + b"".join(s(x) for x in xs)
+bpe = ["a", "b", "ab", "\u0120", "\u0120a", "<|endoftext|>"]
+open(f"{out}/bpe_vocab", "wb").write(gguf([kv_str("general.architecture", "qwen2"), kv_str("tokenizer.ggml.model", "gpt2"),
+    kv_str("tokenizer.ggml.pre", "qwen2"), kv_strs("tokenizer.ggml.tokens", bpe),
+    kv_strs("tokenizer.ggml.merges", ["a b", "\u0120 a"]),
+    s("tokenizer.ggml.token_type") + struct.pack("<IIQ", 9, 5, 6) + struct.pack("<6i", 1, 1, 1, 1, 1, 3),
+    kv_u32("tokenizer.ggml.eos_token_id", 5)], []))
 toks = ["GGUF", "general.architecture", "general.alignment", "llama", "qwen2", "qwen3", ".block_count",
         "token_embd.weight", "blk.0.", "output.weight", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x10\x00\x00"]
 with open(dict_path, "w") as f:

@@ -26,10 +26,12 @@
 namespace strata {
 namespace {
 
-const DType kNewTypes[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K,
-                           DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const DType kAllQuant[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K,
-                           DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kNewTypes[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K,  DType::Q3_K,
+                           DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+const DType kAllQuant[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,   DType::Q5_1,  DType::Q2_K,
+                           DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+// The test data's llama-quantize files hold no IQ4 type.
+bool in_test_files(DType t) { return t != DType::IQ4_NL && t != DType::IQ4_XS; }
 
 std::vector<float> random_floats(size_t count, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> dist(0.0f, scale);
@@ -71,6 +73,7 @@ double round_trip_bound(DType t) {
     case DType::Q5_0: case DType::Q5_1: return 0.06;
     case DType::Q4_K: return 0.09;
     case DType::Q4_0: case DType::Q4_1: return 0.12;
+    case DType::IQ4_NL: case DType::IQ4_XS: return 0.10;  // non-linear levels: below Q4_0's ~0.10
     case DType::Q3_K: return 0.20;
     case DType::Q2_K: return 0.40;
     default: return 0;
@@ -99,7 +102,7 @@ TEST(DTypeTable, RowsDescribeGgmlTypes) {
                 Row{DType::Q5_1, 7, 32, 24}, Row{DType::Q8_0, 8, 32, 34}, Row{DType::Q8_1, 9, 32, 36},
                 Row{DType::Q2_K, 10, 256, 84}, Row{DType::Q3_K, 11, 256, 110}, Row{DType::Q4_K, 12, 256, 144},
                 Row{DType::Q5_K, 13, 256, 176}, Row{DType::Q6_K, 14, 256, 210}, Row{DType::Q8_K, 15, 256, 292},
-                Row{DType::BF16, 30, 1, 2}}) {
+                Row{DType::BF16, 30, 1, 2}, Row{DType::IQ4_NL, 20, 32, 18}, Row{DType::IQ4_XS, 23, 256, 136}}) {
     EXPECT_EQ(dtype_traits(r.t).ggml_type, r.id);
     EXPECT_EQ(dtype_block_elems(r.t), r.elems);
     EXPECT_EQ(dtype_block_bytes(r.t), r.bytes);
@@ -109,6 +112,7 @@ TEST(DTypeTable, RowsDescribeGgmlTypes) {
   EXPECT_EQ(ggml_type_label(23), "IQ4_XS (type 23)");
   EXPECT_EQ(ggml_type_label(99), "type 99");
   EXPECT_EQ(dtype_of_ggml(16), nullptr);
+  EXPECT_EQ(ggml_type_label(20), "IQ4_NL (type 20)");
   EXPECT_FALSE(dtype_traits(DType::Q8_K).weight);
 }
 
@@ -210,7 +214,10 @@ TEST(KQuantLlamaCpp, FilesDequantizeToTheirF32SourceAndOurQuantizersMatchByteFor
     EXPECT_GT(quantized, 0u) << file;
     std::printf("[ %-6s ] %zu/%zu quantized tensors byte-identical to llama-quantize's\n", file, identical, quantized);
   }
-  for (DType t : kAllQuant) EXPECT_GT(seen[std::string(dtype_name(t))], 0) << dtype_name(t) << " not in the files";
+  for (DType t : kAllQuant) {
+    if (!in_test_files(t)) continue;
+    EXPECT_GT(seen[std::string(dtype_name(t))], 0) << dtype_name(t) << " not in the files";
+  }
 }
 
 // Matvec of each quantized tensor of the files (every type, through the
@@ -287,6 +294,33 @@ TEST(KQuantLlamaCpp, LogitsAgreeWithLlamaCpp) {
     EXPECT_EQ(clear_agree, clear) << file;
     EXPECT_GE(clear, 15u) << file;
   }
+}
+
+// The IQ4 quantizers against llama.cpp's (the test data has no IQ4 file):
+// ggml_quantize_chunk (what llama-quantize calls, no importance matrix) of
+// llama.cpp's February 2025 build on this input gave these FNV-1a hashes of
+// the output bytes (scripts/llamacpp's programs link the same library).
+TEST(KQuantLlamaCpp, IQ4QuantizersMatchGgmlBytes) {
+  const size_t rows = 8, k = 512;
+  std::vector<float> x(rows * k);
+  uint64_t s = 12345;
+  for (float& v : x) {  // an LCG cubed: heavier tails than uniform
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    const float u = float(int32_t(s >> 32)) * (1.0f / 2147483648.0f);
+    v = u * u * u * 0.1f;
+  }
+  for (size_t i = 0; i < 32; ++i) x[64 + i] = 0.0f;      // an all-zero group of 32
+  for (size_t i = 0; i < 256; ++i) x[3 * k + i] = 0.0f;  // an all-zero super-block
+  auto fnv = [](const std::vector<uint8_t>& b) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint8_t c : b) h = (h ^ c) * 1099511628211ull;
+    return h;
+  };
+  const std::vector<uint8_t> nl = quantize(DType::IQ4_NL, x), xs = quantize(DType::IQ4_XS, x);
+  EXPECT_EQ(nl.size(), 2304u);
+  EXPECT_EQ(xs.size(), 2176u);
+  EXPECT_EQ(fnv(nl), 0xcdce559fb069562eull);
+  EXPECT_EQ(fnv(xs), 0x30ecb726689f565full);
 }
 
 // --- SIMD against the reference

@@ -86,8 +86,15 @@ TEST(QuantRecipe, LayerRulesOfLlamaTensorGetType) {
     EXPECT_EQ(type("q2_k", "blk." + std::to_string(i) + ".ffn_down.weight", i), DType::Q3_K);
     EXPECT_EQ(type("q2_k", "blk." + std::to_string(i) + ".attn_q.weight", i), DType::Q2_K);
     EXPECT_EQ(type("q6_k", "blk." + std::to_string(i) + ".attn_q.weight", i), DType::Q6_K);
+    for (const char* r : {"iq4_nl", "iq4_xs"}) {
+      const DType base = std::string(r) == "iq4_nl" ? DType::IQ4_NL : DType::IQ4_XS;
+      EXPECT_EQ(type(r, "blk." + std::to_string(i) + ".attn_v.weight", i), DType::Q5_K) << r;  // n_gqa 4
+      EXPECT_EQ(type(r, "blk." + std::to_string(i) + ".attn_v.weight", i, 2), base) << r;
+      EXPECT_EQ(type(r, "blk." + std::to_string(i) + ".ffn_down.weight", i), i < 4 ? DType::Q5_K : base) << r;
+      EXPECT_EQ(type(r, "blk." + std::to_string(i) + ".attn_output.weight", i), base) << r;
+    }
   }
-  for (const char* r : {"q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "q4_0", "q5_1"})
+  for (const char* r : {"q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "q4_0", "q5_1", "iq4_nl", "iq4_xs"})
     EXPECT_EQ(type(r, "output.weight", -1), DType::Q6_K) << r;
   EXPECT_EQ(type("q8_0", "output.weight", -1), DType::Q8_0);
   EXPECT_EQ(type("f16", "output.weight", -1), DType::F16);
@@ -111,7 +118,8 @@ TEST(QuantRecipe, RowLengthFallbacks) {
   EXPECT_EQ(type("q4_k_m", 96), DType::Q5_0);
   EXPECT_EQ(type("q5_k_m", 96), DType::Q5_1);
   EXPECT_EQ(type("q6_k", 96), DType::Q8_0);
-  EXPECT_EQ(type("q2_k", 96), DType::Q4_0);
+  EXPECT_EQ(type("q2_k", 96), DType::IQ4_NL);  // llama.cpp's fallback for Q2_K / Q3_K / IQ4_XS
+  EXPECT_EQ(type("iq4_xs", 96), DType::IQ4_NL);
   EXPECT_EQ(type("q4_k_m", 100), DType::F16);
   EXPECT_EQ(type("q4_k_m", 100, DType::F32), DType::F32);
   EXPECT_EQ(find_quant_recipe("Q4_K_M"), find_quant_recipe("q4_k_m"));

@@ -43,7 +43,11 @@ static std::string slurp_fd(int fd) {
 
 int spawn_strata(const std::vector<std::string>& args, const std::filesystem::path& out_path,
                  const std::filesystem::path& err_path) {
-  std::string bin = strata_bin();
+  return spawn_program(strata_bin(), args, out_path, err_path);
+}
+
+int spawn_program(std::string bin, const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                  const std::filesystem::path& err_path) {
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   argv.push_back(bin.data());
@@ -75,10 +79,12 @@ int wait_strata(int pid) {
   return wait_status(pid, &ru);
 }
 
-CommandResult run_strata(const std::vector<std::string>& args) {
+CommandResult run_strata(const std::vector<std::string>& args) { return run_program(strata_bin(), args); }
+
+CommandResult run_program(const std::string& bin, const std::vector<std::string>& args) {
   TempDir tmp;
   auto out_path = tmp / "out", err_path = tmp / "err";
-  int pid = spawn_strata(args, out_path, err_path);
+  int pid = spawn_program(bin, args, out_path, err_path);
   struct rusage ru {};
   CommandResult r;
   r.status = wait_status(pid, &ru);

@@ -35,6 +35,10 @@ CommandResult run_strata(const std::vector<std::string>& args);
 // Starts strata in the background with stdout/stderr to files; returns the pid.
 int spawn_strata(const std::vector<std::string>& args, const std::filesystem::path& out,
                  const std::filesystem::path& err);
+// The same for any program (a path; no PATH lookup).
+CommandResult run_program(const std::string& bin, const std::vector<std::string>& args);
+int spawn_program(std::string bin, const std::vector<std::string>& args, const std::filesystem::path& out,
+                  const std::filesystem::path& err);
 // Waits for a spawned process; returns its exit status or 128+signal.
 int wait_strata(int pid);
 

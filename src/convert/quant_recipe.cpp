@@ -11,7 +11,7 @@ constexpr QuantRecipe kRecipes[] = {
     {"q4_0", DType::Q4_0, 2},   {"q4_1", DType::Q4_1, 3},   {"q5_0", DType::Q5_0, 8},   {"q5_1", DType::Q5_1, 9},
     {"q2_k", DType::Q2_K, 10},  {"q3_k_s", DType::Q3_K, 11}, {"q3_k_m", DType::Q3_K, 12}, {"q3_k_l", DType::Q3_K, 13},
     {"q4_k_s", DType::Q4_K, 14}, {"q4_k_m", DType::Q4_K, 15}, {"q5_k_s", DType::Q5_K, 16}, {"q5_k_m", DType::Q5_K, 17},
-    {"q6_k", DType::Q6_K, 18},
+    {"q6_k", DType::Q6_K, 18},  {"iq4_nl", DType::IQ4_NL, 25}, {"iq4_xs", DType::IQ4_XS, 30},
 };
 
 bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
@@ -27,10 +27,12 @@ DType preferred(const QuantRecipe& r, const RecipeTensor& t) {
   if (!dtype_is_block(type)) return type;
   if (t.is_output) return type == DType::Q8_0 ? type : DType::Q6_K;
   const int64_t i = t.layer, L = t.n_layers;
+  const bool iq4 = n == "iq4_nl" || n == "iq4_xs";
   if (ends_with(t.gguf_name, "attn_v.weight")) {
     if (n == "q2_k") type = t.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
     else if (n == "q3_k_m") type = i < 2 ? DType::Q5_K : DType::Q4_K;
     else if (n == "q3_k_l") type = DType::Q5_K;
+    else if (iq4 && t.n_gqa >= 4) type = DType::Q5_K;
     else if ((n == "q4_k_m" || n == "q5_k_m") && use_more_bits(i, L)) type = DType::Q6_K;
     else if (n == "q4_k_s" && i < 4) type = DType::Q5_K;
     // llama.cpp's LLM_TYPE_70B (80 layers): attn_v is 8x smaller there.
@@ -39,7 +41,9 @@ DType preferred(const QuantRecipe& r, const RecipeTensor& t) {
     if (n == "q2_k") type = DType::Q3_K;
     else if (n == "q3_k_m") type = i < L / 16 ? DType::Q5_K : DType::Q4_K;
     else if (n == "q3_k_l") type = DType::Q5_K;
-    else if ((n == "q4_k_m" || n == "q5_k_m") && use_more_bits(i, L)) type = DType::Q6_K;
+    else if (n == "q4_k_m" && use_more_bits(i, L)) type = DType::Q6_K;
+    else if (iq4 && i < L / 8) type = DType::Q5_K;
+    else if (n == "q5_k_m" && use_more_bits(i, L)) type = DType::Q6_K;
     else if (n == "q4_k_s" && i < L / 8) type = DType::Q5_K;
   } else if (ends_with(t.gguf_name, "attn_output.weight")) {
     if (n == "q2_k") type = DType::Q3_K;
@@ -72,7 +76,7 @@ DType recipe_tensor_type(const QuantRecipe& r, const RecipeTensor& t, std::strin
   DType type = want;
   if (t.cols % int64_t(dtype_block_elems(type)) != 0) {
     switch (type) {
-      case DType::Q2_K: case DType::Q3_K: type = DType::Q4_0; break;  // llama.cpp: IQ4_NL
+      case DType::Q2_K: case DType::Q3_K: case DType::IQ4_XS: type = DType::IQ4_NL; break;
       case DType::Q4_K: type = DType::Q5_0; break;
       case DType::Q5_K: type = DType::Q5_1; break;
       case DType::Q6_K: type = DType::Q8_0; break;

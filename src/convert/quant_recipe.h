@@ -7,17 +7,17 @@
 //   - attn_v: q2_k Q4_K if n_head / n_head_kv >= 4 else Q3_K; q3_k_m Q5_K
 //     in layers 0-1, else Q4_K; q3_k_l Q5_K; q4_k_s Q5_K in layers 0-3;
 //     q4_k_m / q5_k_m Q6_K in the layers use_more_bits picks; 80-layer
-//     models (llama.cpp's "70B") Q5_K instead of Q3_K / Q4_K;
+//     models (llama.cpp's "70B") Q5_K instead of Q3_K / Q4_K; iq4_nl /
+//     iq4_xs Q5_K if n_head / n_head_kv >= 4;
 //   - ffn_down: q2_k Q3_K; q3_k_m Q5_K in the first 1/16 of layers, else
 //     Q4_K; q3_k_l Q5_K; q4_k_s Q5_K in the first 1/8; q4_k_m / q5_k_m Q6_K
-//     where use_more_bits;
+//     where use_more_bits; iq4_nl / iq4_xs Q5_K in the first 1/8;
 //   - attn_output: q2_k Q3_K, q3_k_m Q4_K, q3_k_l Q5_K;
 //   - everything else the base type; 1-D tensors (norms) F32.
 // use_more_bits(i, n) = i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2.
 // A row length that is not whole blocks falls back as llama.cpp does (Q4_K
-// -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K / Q3_K -> Q4_0 where llama.cpp
-// uses IQ4_NL, which strata does not implement), and to F16 (F32 for an
-// f32 source) when not even 32-blocks fit.
+// -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K / Q3_K / IQ4_XS -> IQ4_NL), and
+// to F16 (F32 for an f32 source) when not even 32-blocks fit.
 #pragma once
 
 #include <cstdint>

@@ -57,6 +57,10 @@ constexpr std::array<DTypeTraits, kDTypeCount> kTraits = {{
      nullptr, DType::Q8_1},
     {DType::Q8_K, "Q8_K", 15, 256, sizeof(BlockQ8_K), false, dequantize_q8_K, quantize_q8_K_act, quantize_q8_K_act,
      nullptr, DType::Q8_K},
+    {DType::IQ4_NL, "IQ4_NL", 20, 32, sizeof(BlockIQ4_NL), true, dequantize_iq4_nl, quantize_iq4_nl_ref, nullptr,
+     vec_dot_iq4_nl, DType::Q8_0},
+    {DType::IQ4_XS, "IQ4_XS", 23, 256, sizeof(BlockIQ4_XS), true, dequantize_iq4_xs, quantize_iq4_xs_ref, nullptr,
+     vec_dot_iq4_xs, DType::Q8_K},
 }};
 
 constexpr bool rows_in_order() {
@@ -84,8 +88,8 @@ namespace {
 
 // Names of the ggml types strata does not implement, so messages name them too.
 constexpr std::pair<uint32_t, std::string_view> kOtherGgmlTypes[] = {
-    {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},
-    {22, "IQ2_S"},   {23, "IQ4_XS"}, {24, "I8"},      {25, "I16"},   {26, "I32"},    {27, "I64"},
+    {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {21, "IQ3_S"},
+    {22, "IQ2_S"},   {24, "I8"},      {25, "I16"},   {26, "I32"},    {27, "I64"},
     {28, "F64"},     {29, "IQ1_M"},  {34, "TQ1_0"},   {35, "TQ2_0"}, {39, "MXFP4"}};
 
 const std::string_view* other_ggml_type(uint32_t ggml_type) {

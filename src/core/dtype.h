@@ -15,10 +15,12 @@ namespace strata {
 
 // F32/F16/BF16 store one value per element; the others are ggml's block
 // formats (core/quant_blocks.h): blocks of 32 (Q4_0 .. Q8_1) or super-blocks
-// of 256 (the K-quants). Q8_1 and Q8_K are activation formats: kernels
+// of 256 (the K-quants, IQ4_XS). Q8_1 and Q8_K are activation formats: kernels
 // quantize x to them, files do not store them.
-enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_1, Q8_K };
-inline constexpr size_t kDTypeCount = 15;
+enum class DType : uint8_t {
+  F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_1, Q8_K, IQ4_NL, IQ4_XS
+};
+inline constexpr size_t kDTypeCount = 17;
 
 struct DTypeTraits {
   DType type;

@@ -130,12 +130,37 @@ struct BlockQ8_K {
 };
 static_assert(sizeof(BlockQ8_K) == 292, "ggml block_q8_K layout");
 
+// The non-linear 4-bit types: a nibble indexes ggml's kvalues_iq4nl, 16
+// int8 levels spaced for normally distributed weights.
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+// Nibbles as Q4_0; value = d * kIQ4NLValues[nibble]. Pairs with Q8_0.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockIQ4_NL) == 18, "ggml block_iq4_nl layout");
+
+// 8 groups of 32 with 6-bit scales: group g's low 4 bits are nibble g % 2 of
+// scales_l[g / 2], its high 2 bits bits 2g..2g+1 of scales_h; group g's
+// elements 0..15 are the low nibbles of qs[16g + l], 16..31 the high ones;
+// value = d * (scale - 32) * kIQ4NLValues[nibble]. Pairs with Q8_K.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kSuperBlock / 64];
+  uint8_t qs[kSuperBlock / 2];
+};
+static_assert(sizeof(BlockIQ4_XS) == 136, "ggml block_iq4_xs layout");
+
 // Field offsets the readers rely on (ggml packs these structs without padding).
 static_assert(offsetof(BlockQ2_K, d) == 80 && offsetof(BlockQ3_K, scales) == 96 && offsetof(BlockQ3_K, d) == 108 &&
                   offsetof(BlockQ4_K, qs) == 16 && offsetof(BlockQ5_K, qh) == 16 && offsetof(BlockQ5_K, qs) == 48 &&
                   offsetof(BlockQ6_K, qh) == 128 && offsetof(BlockQ6_K, scales) == 192 &&
                   offsetof(BlockQ6_K, d) == 208 && offsetof(BlockQ5_0, qs) == 6 && offsetof(BlockQ5_1, qs) == 8 &&
-                  offsetof(BlockQ8_K, bsums) == 260,
+                  offsetof(BlockQ8_K, bsums) == 260 && offsetof(BlockIQ4_XS, scales_l) == 4 &&
+                  offsetof(BlockIQ4_XS, qs) == 8,
               "ggml block field offsets");
 
 }  // namespace strata

@@ -51,6 +51,21 @@ void q32(const BlockQ5_1& b, int* q) {
   }
 }
 
+void q32(const BlockIQ4_NL& b, int* q) {
+  for (size_t i = 0; i < 16; ++i) {
+    q[i] = kIQ4NLValues[b.qs[i] & 0x0f];
+    q[i + 16] = kIQ4NLValues[b.qs[i] >> 4];
+  }
+}
+
+// IQ4_XS group g's 32 values in element order.
+void iq4_xs_group(const BlockIQ4_XS& b, size_t g, int* q) {
+  for (size_t l = 0; l < 16; ++l) {
+    q[l] = kIQ4NLValues[b.qs[16 * g + l] & 0x0f];
+    q[l + 16] = kIQ4NLValues[b.qs[16 * g + l] >> 4];
+  }
+}
+
 template <class B>
 void dequant32(const void* src, float* dst, size_t count) {
   const B* b = blocks<B>(src);
@@ -207,6 +222,20 @@ void dequantize_q8_K(const void* src, float* dst, size_t count) {
     for (size_t e = 0; e < kSuperBlock; ++e) dst[i * kSuperBlock + e] = b[i].d * float(b[i].qs[e]);
 }
 
+void dequantize_iq4_nl(const void* src, float* dst, size_t count) { dequant32<BlockIQ4_NL>(src, dst, count); }
+void dequantize_iq4_xs(const void* src, float* dst, size_t count) {
+  const BlockIQ4_XS* b = blocks<BlockIQ4_XS>(src);
+  int q[32];
+  for (size_t i = 0; i < count / kSuperBlock; ++i) {
+    const float d = f16_to_f32(b[i].d);
+    for (size_t g = 0; g < 8; ++g) {
+      iq4_xs_group(b[i], g, q);
+      const float dl = d * float(iq4_xs_scale(b[i], g));
+      for (size_t e = 0; e < 32; ++e) dst[i * kSuperBlock + 32 * g + e] = dl * float(q[e]);
+    }
+  }
+}
+
 void quantize_q8_0_act(const float* src, void* dst, size_t count) {
   BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
   for (size_t i = 0; i < count / kQuantBlock; ++i) quantize_block_q8(src + i * kQuantBlock, &y[i].d, y[i].qs);
@@ -345,5 +374,24 @@ float vec_dot_q3_K(size_t k, const void* w, const void* act) { return dot_k<Bloc
 float vec_dot_q4_K(size_t k, const void* w, const void* act) { return dot_k<BlockQ4_K>(k, w, act); }
 float vec_dot_q5_K(size_t k, const void* w, const void* act) { return dot_k<BlockQ5_K>(k, w, act); }
 float vec_dot_q6_K(size_t k, const void* w, const void* act) { return dot_k<BlockQ6_K>(k, w, act); }
+float vec_dot_iq4_nl(size_t k, const void* w, const void* act) { return dot32_q8_0<BlockIQ4_NL>(k, w, act); }
+
+float vec_dot_iq4_xs(size_t k, const void* w, const void* act) {
+  const BlockIQ4_XS* wb = blocks<BlockIQ4_XS>(w);
+  const BlockQ8_K* xb = blocks<BlockQ8_K>(act);
+  int q[32];
+  float acc = 0.0f;
+  for (size_t i = 0; i < k / kSuperBlock; ++i) {
+    int32_t isum = 0;
+    for (size_t g = 0; g < 8; ++g) {
+      iq4_xs_group(wb[i], g, q);
+      int32_t s = 0;
+      for (size_t e = 0; e < 32; ++e) s += q[e] * int32_t(xb[i].qs[32 * g + e]);
+      isum += iq4_xs_scale(wb[i], g) * s;
+    }
+    acc += f16_to_f32(wb[i].d) * xb[i].d * float(isum);
+  }
+  return acc;
+}
 
 }  // namespace strata::quant

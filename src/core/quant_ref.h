@@ -28,6 +28,8 @@ void dequantize_q4_K(const void* src, float* dst, size_t count);
 void dequantize_q5_K(const void* src, float* dst, size_t count);
 void dequantize_q6_K(const void* src, float* dst, size_t count);
 void dequantize_q8_K(const void* src, float* dst, size_t count);
+void dequantize_iq4_nl(const void* src, float* dst, size_t count);
+void dequantize_iq4_xs(const void* src, float* dst, size_t count);
 
 // --- from f32, weights (ggml's quantize_row_*_ref; Q8_0 rounds half away from zero)
 void quantize_q8_0_ref(const float* src, void* dst, size_t count);
@@ -40,6 +42,11 @@ void quantize_q3_K_ref(const float* src, void* dst, size_t count);
 void quantize_q4_K_ref(const float* src, void* dst, size_t count);
 void quantize_q5_K_ref(const float* src, void* dst, size_t count);
 void quantize_q6_K_ref(const float* src, void* dst, size_t count);
+// IQ4_NL / IQ4_XS as llama-quantize writes them without an importance
+// matrix (ggml's quantize_iq4_nl / quantize_iq4_xs, 7 scale tries each way;
+// ggml's quantize_row_iq4_nl_ref tries none and is not what files hold).
+void quantize_iq4_nl_ref(const float* src, void* dst, size_t count);
+void quantize_iq4_xs_ref(const float* src, void* dst, size_t count);
 
 // --- from f32, activations: round half to even (as ggml's SIMD quantizers
 // of activations do). Q8_1 stores s = d * sum(qs) in f16 as ggml does;
@@ -84,6 +91,13 @@ float vec_dot_q3_K(size_t k, const void* w, const void* act);
 float vec_dot_q4_K(size_t k, const void* w, const void* act);
 float vec_dot_q5_K(size_t k, const void* w, const void* act);
 float vec_dot_q6_K(size_t k, const void* w, const void* act);
+float vec_dot_iq4_nl(size_t k, const void* w, const void* act);  // act Q8_0
+float vec_dot_iq4_xs(size_t k, const void* w, const void* act);  // act Q8_K
+
+// IQ4_XS group g's (< 8) 6-bit scale, offset included (-32 .. 31).
+inline int iq4_xs_scale(const BlockIQ4_XS& b, size_t g) {
+  return int(((b.scales_l[g / 2] >> (4 * (g % 2))) & 0x0f) | (((b.scales_h >> (2 * g)) & 3) << 4)) - 32;
+}
 
 // ggml's nearest_int: round half to even for |v| < 2^22.
 inline int nearest_int(float v) {

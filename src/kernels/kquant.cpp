@@ -45,4 +45,13 @@ void gemm_q6_K_scalar(const float* x, size_t n, size_t k, const void* w, size_t 
   gemm_ref<DType::Q6_K>(x, n, k, w, j0, j1, y, ldy);
 }
 
+void gemm_iq4_nl_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y,
+                        size_t ldy) {
+  gemm_ref<DType::IQ4_NL>(x, n, k, w, j0, j1, y, ldy);
+}
+void gemm_iq4_xs_scalar(const float* x, size_t n, size_t k, const void* w, size_t j0, size_t j1, float* y,
+                        size_t ldy) {
+  gemm_ref<DType::IQ4_XS>(x, n, k, w, j0, j1, y, ldy);
+}
+
 }  // namespace strata::kernels

@@ -1,6 +1,7 @@
 // AVX2 kernels of kquant_isa.h: maddubs + madd as the integer dot (exact:
 // for every type here the byte pair sums stay far inside int16).
 #include "kernels/kquant_isa.h"
+#include "kernels/iq4_tile.h"
 #include "kernels/kquant_tile.h"
 
 namespace strata::kernels {
@@ -16,6 +17,18 @@ struct Avx2 {
     for (size_t t = 0; t < 8; ++t) {
       const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(w.q + 32 * t)),
                                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * t)));
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(w.scv[t]))));
+    }
+    return s;
+  }
+  static __m256i iq_isum(const DecIQ4& w, const BlockQ8_K& x) {
+    __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (size_t t = 0; t < 8; ++t) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * t));
+      const __m256i ws = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.s + 32 * t));
+      const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(w.a + 32 * t)),
+                                             _mm256_sign_epi8(xq, ws));
       s = _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_load_si256(reinterpret_cast<const __m256i*>(w.scv[t]))));
     }
     return s;
@@ -37,6 +50,8 @@ STRATA_KQUANT_DEF(q3_K, Q3_KK, DType::Q3_K)
 STRATA_KQUANT_DEF(q4_K, Q4_KK, DType::Q4_K)
 STRATA_KQUANT_DEF(q5_K, Q5_KK, DType::Q5_K)
 STRATA_KQUANT_DEF(q6_K, Q6_KK, DType::Q6_K)
+STRATA_KQUANT_DEF(iq4_nl, IQ4_NLK, DType::IQ4_NL)
+STRATA_KQUANT_DEF(iq4_xs, IQ4_XSK, DType::IQ4_XS)
 #undef STRATA_KQUANT_DEF
 
 }  // namespace strata::kernels

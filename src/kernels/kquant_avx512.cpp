@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its intrinsic headers
 
 #include "kernels/kquant_isa.h"
+#include "kernels/iq4_tile.h"
 #include "kernels/kquant_tile.h"
 
 namespace strata::kernels {
@@ -18,6 +19,20 @@ struct Avx512 {
 #pragma GCC unroll 4
     for (size_t t = 0; t < 4; ++t) {
       const __m512i p = _mm512_maddubs_epi16(_mm512_load_si512(w.q + 64 * t), _mm512_loadu_si512(x.qs + 64 * t));
+      s = _mm512_add_epi32(s, _mm512_madd_epi16(p, _mm512_load_si512(w.scv[2 * t])));
+    }
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  }
+  // AVX-512 has no byte sign instruction: x is negated under the mask of
+  // w's sign bits instead (w has no zero levels, so that is the same).
+  static __m256i iq_isum(const DecIQ4& w, const BlockQ8_K& x) {
+    __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (size_t t = 0; t < 4; ++t) {
+      const __m512i xq = _mm512_loadu_si512(x.qs + 64 * t);
+      const __mmask64 neg = _mm512_movepi8_mask(_mm512_load_si512(w.s + 64 * t));
+      const __m512i xs = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
+      const __m512i p = _mm512_maddubs_epi16(_mm512_load_si512(w.a + 64 * t), xs);
       s = _mm512_add_epi32(s, _mm512_madd_epi16(p, _mm512_load_si512(w.scv[2 * t])));
     }
     return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
@@ -45,6 +60,8 @@ STRATA_KQUANT_DEF(q3_K, Q3_KK, DType::Q3_K)
 STRATA_KQUANT_DEF(q4_K, Q4_KK, DType::Q4_K)
 STRATA_KQUANT_DEF(q5_K, Q5_KK, DType::Q5_K)
 STRATA_KQUANT_DEF(q6_K, Q6_KK, DType::Q6_K)
+STRATA_KQUANT_DEF(iq4_nl, IQ4_NLK, DType::IQ4_NL)
+STRATA_KQUANT_DEF(iq4_xs, IQ4_XSK, DType::IQ4_XS)
 #undef STRATA_KQUANT_DEF
 
 }  // namespace strata::kernels

@@ -1,5 +1,5 @@
 // Internal to the kernels: matmul for the weight types beyond Q8_0 / Q4_0
-// (Q4_1, Q5_0, Q5_1 and the K-quants Q2_K .. Q6_K), one gemm per type and
+// (Q4_1, Q5_0, Q5_1, the K-quants Q2_K .. Q6_K, IQ4_NL and IQ4_XS), one gemm per type and
 // instruction set in the TypeOps::gemm shape of matmul_isa.h. Each quantizes
 // its x rows to the type's activation blocks (dtype_traits().act_type, with
 // the core/quant_ref.h quantizers, so every ISA sees the same integers) and
@@ -25,7 +25,8 @@ namespace strata::kernels {
 #define STRATA_KQUANT_ISA(isa)                                                                              \
   STRATA_KQUANT_GEMM(q4_1, isa) STRATA_KQUANT_GEMM(q5_0, isa) STRATA_KQUANT_GEMM(q5_1, isa)                  \
   STRATA_KQUANT_GEMM(q2_K, isa) STRATA_KQUANT_GEMM(q3_K, isa) STRATA_KQUANT_GEMM(q4_K, isa)                  \
-  STRATA_KQUANT_GEMM(q5_K, isa) STRATA_KQUANT_GEMM(q6_K, isa)
+  STRATA_KQUANT_GEMM(q5_K, isa) STRATA_KQUANT_GEMM(q6_K, isa)                                                  \
+  STRATA_KQUANT_GEMM(iq4_nl, isa) STRATA_KQUANT_GEMM(iq4_xs, isa)
 STRATA_KQUANT_ISA(scalar)
 STRATA_KQUANT_ISA(avx2)
 STRATA_KQUANT_ISA(avx512)

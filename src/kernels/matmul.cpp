@@ -25,7 +25,8 @@ namespace {
 
 static_assert(size_t(DType::F32) == 0 && size_t(DType::F16) == 1 && size_t(DType::BF16) == 2 &&
                   size_t(DType::Q8_0) == 3 && size_t(DType::Q4_0) == 4 && size_t(DType::Q4_1) == 5 &&
-                  size_t(DType::Q6_K) == 12 && size_t(DType::Q8_K) == 14 && kDTypeCount == 15,
+                  size_t(DType::Q6_K) == 12 && size_t(DType::Q8_K) == 14 && size_t(DType::IQ4_XS) == 16 &&
+                  kDTypeCount == 17,
               "the IsaTable rows are in DType order");
 
 // Element access for the scalar paths: W elements of each type to f32.
@@ -101,6 +102,8 @@ const IsaTable kScalarTable = {
         /* Q6_K */ {nullptr, gemm_q6_K_scalar},
         /* Q8_1, Q8_K: activation types, no gemm */ {},
         {},
+        /* IQ4_NL */ {nullptr, gemm_iq4_nl_scalar},
+        /* IQ4_XS */ {nullptr, gemm_iq4_xs_scalar},
     },
 };
 

@@ -158,6 +158,8 @@ const IsaTable kAvx2Table = {
         /* Q6_K */ {nullptr, gemm_q6_K_avx2},
         /* Q8_1, Q8_K: activation types, no gemm */ {},
         {},
+        /* IQ4_NL */ {nullptr, gemm_iq4_nl_avx2},
+        /* IQ4_XS */ {nullptr, gemm_iq4_xs_avx2},
     },
 };
 

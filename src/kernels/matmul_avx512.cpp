@@ -166,6 +166,8 @@ const IsaTable kAvx512Table = {
         /* Q6_K */ {nullptr, gemm_q6_K_avx512},
         /* Q8_1, Q8_K: activation types, no gemm */ {},
         {},
+        /* IQ4_NL */ {nullptr, gemm_iq4_nl_avx512},
+        /* IQ4_XS */ {nullptr, gemm_iq4_xs_avx512},
     },
 };
 
