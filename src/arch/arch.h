@@ -25,6 +25,12 @@ namespace strata {
 // tensors by them.
 enum class Role : uint8_t {
   AttnNorm, Q, K, V, O, QBias, KBias, VBias, QNorm, KNorm, FfnNorm, Gate, Up, Down,
+  // Mixture of experts: the router (expert logits), a shared expert that
+  // every row uses and its sigmoid gate (Qwen2MoE).
+  Router, SharedGate, SharedUp, SharedDown, SharedExpertGate,
+  // One routed expert's SwiGLU matrices (TensorDef::per_expert); held in
+  // LayerLayout::experts, not in by_role.
+  ExpertGate, ExpertUp, ExpertDown,
   Embed, FinalNorm, LmHead,
   kCount
 };
@@ -34,7 +40,7 @@ enum class Role : uint8_t {
 enum class Placement : uint8_t { Input, Repeating, Output };
 
 // A dimension of a tensor's shape, resolved against a ModelConfig.
-enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab };
+enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab, Experts, MoeFfn, SharedFfn, One };
 
 // When a tensor is part of a model.
 enum class Presence : uint8_t {
@@ -42,16 +48,20 @@ enum class Presence : uint8_t {
   IfQkvBias,   // the family has q/k/v biases, or config.attention_bias
   IfQkNorm,    // the family normalizes q and k per head
   IfUntied,    // a separate output head (else the embedding is reused)
+  IfDenseMlp,  // a layer without routed experts (every layer of a dense family)
+  IfMoe,       // a layer with routed experts (ModelConfig::moe_layer)
+  IfSharedExpert,  // an MoE layer of a config with shared_expert_intermediate_size
 };
 
 struct TensorDef {
   Role role;
-  const char* hf;    // Hugging Face name, "%d" for the layer index
-  const char* gguf;  // GGUF name (llama.cpp's), "%d" for the layer index
+  const char* hf;    // Hugging Face name, "%d" for the layer index, "%e" for the expert's
+  const char* gguf;  // GGUF name (llama.cpp's), "%d" for the layer index; "" when none
   Placement placement;
   Presence presence;
   uint8_t rank;
   Dim shape[2];      // outermost first: [out, in] for matrices
+  bool per_expert = false;  // one tensor per routed expert ("%e" in hf)
 };
 
 struct ArchFamily {
@@ -65,6 +75,10 @@ struct ArchFamily {
   // Hugging Face rotate-half order.
   bool gguf_rope_interleaved;
   std::span<const TensorDef> tensors;
+  // Routed experts (ModelConfig::num_experts > 0). GGUF files of these
+  // families (stacked ffn_*_exps tensors) are not read yet: gguf_arch is
+  // nullptr for them.
+  bool moe = false;
 };
 
 // Throws Error listing the supported classes when `hf_class` is unknown.
@@ -80,6 +94,7 @@ struct TensorSpec {
   std::string name;            // Hugging Face name
   std::string gguf_name;       // GGUF name
   std::vector<int64_t> shape;  // expected shape, outermost first
+  int64_t expert = -1;         // for per-expert tensors
   Role role() const { return def->role; }
 };
 using LayerTensorSpec = TensorSpec;

@@ -361,6 +361,8 @@ class EngineImpl final : public Engine {
     s.io_wait_s += retired_.io_wait_s;
     s.compute_s += retired_.compute_s;
     s.preemptions += retired_.preemptions;
+    s.experts_routed += retired_.experts_routed;
+    s.expert_hits += retired_.expert_hits;
     s.resident_bytes_read = retired_.resident_bytes_read + runtime_->resident_bytes_read;
     s.startup_s = retired_.startup_s + runtime_->startup_s;
     return s;
