@@ -107,6 +107,14 @@ struct ModelInfo {
   uint64_t total_bytes = 0;     // of every tensor used
   uint64_t layer_bytes = 0;     // largest layer
   uint64_t embedding_bytes = 0, head_bytes = 0;
+  // Mixture of experts (experts = 0 for a dense model): routed experts per
+  // MoE layer, chosen per token, layers with experts, bytes of one expert;
+  // and what one token reads of the layers: the dense part (attention,
+  // norms, router, shared and dense MLPs) plus top-k experts per MoE layer,
+  // against the layers' whole size (layer_bytes * layers for a dense model).
+  int64_t experts = 0, experts_per_token = 0, moe_layers = 0;
+  uint64_t expert_bytes = 0;
+  uint64_t token_layer_bytes = 0, all_layer_bytes = 0;
   std::vector<int32_t> eos_token_ids;
   int32_t bos_token_id = -1;
 };

@@ -97,6 +97,16 @@ class EngineImpl final : public Engine {
     i.head_bytes = model_.lm_head->nbytes + model_.final_norm->nbytes;
     i.eos_token_ids = c.eos_token_ids;
     i.bos_token_id = c.bos_token_id;
+    i.experts = c.num_experts;
+    i.experts_per_token = c.experts_per_token;
+    for (const auto& l : model_.layers) {
+      i.all_layer_bytes += l.bytes;
+      i.token_layer_bytes += l.dense_bytes;
+      if (l.experts.empty()) continue;
+      ++i.moe_layers;
+      i.expert_bytes = std::max(i.expert_bytes, l.experts[0].bytes());
+      i.token_layer_bytes += uint64_t(c.experts_per_token) * l.experts[0].bytes();
+    }
     return i;
   }
 
