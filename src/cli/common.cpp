@@ -157,7 +157,9 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"context", p.context},
           {"kv_pool", {{"type", p.kv_type}, {"pages", p.kv_pages}, {"page_positions", p.kv_page_positions},
                        {"positions", p.kv_pages * p.kv_page_positions}, {"bytes", p.kv_cache_bytes}}},
-          {"max_rows", p.max_rows}};
+          {"max_rows", p.max_rows},
+          {"expert_slots", p.expert_slots},
+          {"expert_slot_bytes", p.expert_slot_bytes}};
 }
 
 nlohmann::json passes_json(const std::vector<PassStats>& passes) {
