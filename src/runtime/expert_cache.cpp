@@ -1,6 +1,7 @@
 #include "runtime/expert_cache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "core/error.h"
@@ -58,7 +59,10 @@ void ExpertCache::run(size_t unit, const std::vector<int>& needed,
     }
     // One batch for the whole wave, so the I/O engine keeps every read of
     // it in flight at once.
+    const auto t0 = std::chrono::steady_clock::now();
     io_.read(reqs);
+    stats_.read_ns += uint64_t(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
     for (size_t w = 0; w < wave; ++w) {
       const StreamUnit& u = experts[size_t(missing[done + w])];
       for (size_t f = 0; f < u.reads.size(); ++f)

@@ -30,6 +30,7 @@ struct ExpertStats {
   uint64_t routed = 0;      // distinct (layer, expert) pairs passes needed
   uint64_t hits = 0;        // of those, found in the cache
   uint64_t bytes_read = 0;  // reading the others
+  uint64_t read_ns = 0;     // time compute waited for those reads
 };
 
 class ExpertCache {
