@@ -11,6 +11,7 @@
 
 #include "arch/arch.h"
 #include "arch/model_layout.h"
+#include "convert/gguf_convert.h"
 #include "convert/synthetic_model.h"
 #include "core/error.h"
 #include "formats/model_config.h"
@@ -396,6 +397,22 @@ TEST(MoeConfig, SparseStepAndDenseLayers) {
   EXPECT_EQ(m.moe_intermediate_size, 128);
   EXPECT_TRUE(m.norm_topk_prob);
   EXPECT_TRUE(m.moe_layer(0) && m.moe_layer(1));
+}
+
+// GGUF stacks experts in one tensor per layer; until that layout is read
+// and written, an MoE model is refused with a message rather than written
+// without its experts.
+TEST(MoeConfig, ConvertToGgufIsRefusedClearly) {
+  TempDir tmp;
+  write_tiny(tmp / "m", "tiny-qwen2moe");
+  try {
+    convert_to_gguf(tmp / "m", tmp / "m.gguf", GgufConvertOptions{});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Qwen2MoE models to GGUF is not supported"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp / "m.gguf"));
+  EXPECT_EQ(find_arch_by_gguf("qwen3moe"), nullptr);
 }
 
 }  // namespace
