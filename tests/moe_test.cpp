@@ -443,6 +443,30 @@ TEST(MoeStreaming, BatchedSequencesMatchSingleGeneration) {
   EXPECT_LT(st.passes, 3u * 6u);  // fewer than one at a time: the sequences shared passes
 }
 
+// A Qwen MoE config whose layers are all in mlp_only_layers is a dense
+// model in MoE clothing: no expert tensors, no expert cache, same logits as
+// the naive forward.
+TEST(MoeConfig, AllLayersDenseNeedsNoExperts) {
+  TempDir tmp;
+  ModelConfig cfg = find_synth_preset("tiny-qwen3moe").config;
+  cfg.mlp_only_layers = {0, 1, 2};
+  SynthOptions so;
+  so.dtype = DType::F32;
+  so.seed = 5;
+  so.weight_std = 0.25f;
+  write_synthetic_model(tmp / "m", cfg, so);
+  ModelConfig c = load_model_config(tmp / "m");
+  EXPECT_TRUE(c.is_moe());
+  const Naive expect = naive_forward(c, load_tensors_f32(tmp / "m"), kIds);
+  EngineOptions o;
+  o.kv_type = "f32";
+  auto e = Engine::open(tmp / "m", o);
+  ScoreResult r = e->score(kIds, true);
+  EXPECT_EQ(r.plan.expert_slots, 0u);
+  EXPECT_EQ(e->info().moe_layers, 0);
+  EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
+}
+
 // GGUF stacks experts in one tensor per layer; until that layout is read
 // and written, an MoE model is refused with a message rather than written
 // without its experts.

@@ -105,7 +105,8 @@ Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, 
   const ModelConfig& c = m.config;
   const size_t R = max_rows, h = size_t(c.hidden_size), q = size_t(c.q_dim()), kv = size_t(c.kv_dim()),
                ff = size_t(widest_ffn(c));
-  if (c.is_moe() && !experts) throw Error("internal: an MoE model without an expert cache");
+  for (const auto& L : m.layers)
+    if (!L.experts.empty() && !experts) throw Error("internal: an MoE model without an expert cache");
   auto buf = [&](size_t floats) { return AlignedBuffer(f32_bytes(floats), &ledger, "activations"); };
   x_ = buf(R * h);
   xn_ = buf(R * h);
