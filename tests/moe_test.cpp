@@ -15,6 +15,7 @@
 #include "convert/synthetic_model.h"
 #include "core/error.h"
 #include "formats/model_config.h"
+#include "runtime/planner.h"
 #include "runtime/stream_unit.h"
 #include "strata/strata.h"
 #include "test_models.h"
@@ -363,6 +364,48 @@ TEST(MoePlanner, MinimumBudgetIsDenseSlotPlusTopKExperts) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("expert slots"), std::string::npos) << e.what();
   }
+}
+
+// The plan's expert cache: top-k slots at the minimum; after the resident
+// units, spare room; a slot per expert when everything fits.
+TEST(MoePlanner, ExpertCacheGrowsWithTheBudget) {
+  const uint64_t mb = 1 << 20;
+  std::vector<StreamUnit> units(4);
+  for (size_t i = 0; i < units.size(); ++i) {
+    units[i].layer = int64_t(i);
+    units[i].slot_bytes = units[i].file_bytes = 10 * mb;
+    units[i].experts.resize(8);
+    for (auto& e : units[i].experts) e.slot_bytes = e.file_bytes = 4 * mb;
+  }
+  PlanRequest req;
+  req.experts = expert_count(units);
+  req.expert_slot_bytes = largest_expert_bytes(units);
+  req.min_expert_slots = 2;
+  req.budget = 1;
+  try {
+    make_plan(units, req);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 expert slots of 4.00 MiB"), std::string::npos) << e.what();
+  }
+  req.budget = kPlanReserveBytes + 10 * mb + 8 * mb;
+  Plan p = make_plan(units, req);
+  EXPECT_EQ(p.min_budget, req.budget);
+  EXPECT_EQ(p.expert_slots, 2u);
+  EXPECT_EQ(p.n_slots, 1u);
+  // Three slots, then one resident unit (4 units, 3 kept streaming), then
+  // the cache takes what is left.
+  req.budget = kPlanReserveBytes + 4 * 10 * mb + 8 * mb + 5 * 4 * mb;
+  p = make_plan(units, req);
+  EXPECT_EQ(p.n_slots, 3u);
+  EXPECT_EQ(p.resident_units(), 1u);
+  EXPECT_EQ(p.expert_slots, 7u);
+  EXPECT_LE(p.total_bytes, req.budget);
+  req.budget = kPlanReserveBytes + 4 * 10 * mb + 32 * 4 * mb;
+  p = make_plan(units, req);
+  EXPECT_EQ(p.resident_units(), 4u);
+  EXPECT_EQ(p.expert_slots, 32u);
+  EXPECT_EQ(p.total_bytes, req.budget);
 }
 
 TEST(MoeConfig, SparseStepAndDenseLayers) {
