@@ -13,6 +13,7 @@
 #include "arch/model_layout.h"
 #include "convert/gguf_convert.h"
 #include "convert/synthetic_model.h"
+#include "formats/gguf_writer.h"
 #include "core/error.h"
 #include "formats/model_config.h"
 #include "runtime/planner.h"
@@ -510,6 +511,87 @@ TEST(MoeConfig, AllLayersDenseNeedsNoExperts) {
   EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
 }
 
+// A qwen3moe GGUF written as llama.cpp's converter lays it out (experts
+// stacked per layer in ffn_*_exps, q/k norms, f32) gives bitwise the logits
+// of the safetensors directory it was written from, reading experts by byte
+// range from inside the stacks.
+TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
+  TempDir tmp;
+  ModelConfig cfg = find_synth_preset("tiny-qwen3moe").config;
+  cfg.mlp_only_layers.clear();  // llama.cpp's qwen3moe has experts in every layer
+  SynthOptions so;
+  so.dtype = DType::F32;
+  so.seed = 11;
+  so.weight_std = 0.25f;
+  write_synthetic_model(tmp / "m", cfg, so);
+  const ModelConfig c = load_model_config(tmp / "m");
+  Tensors T = load_tensors_f32(tmp / "m");
+  {
+    GgufWriter w(tmp / "m.gguf", 32);
+    w.add_string("general.architecture", "qwen3moe");
+    const std::string a = "qwen3moe.";
+    w.add_u32(a + "block_count", uint32_t(c.num_layers));
+    w.add_u32(a + "embedding_length", uint32_t(c.hidden_size));
+    w.add_u32(a + "feed_forward_length", uint32_t(c.intermediate_size));
+    w.add_u32(a + "attention.head_count", uint32_t(c.num_heads));
+    w.add_u32(a + "attention.head_count_kv", uint32_t(c.num_kv_heads));
+    w.add_u32(a + "attention.key_length", uint32_t(c.head_dim));
+    w.add_u32(a + "context_length", uint32_t(c.max_position_embeddings));
+    w.add_f32(a + "attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
+    w.add_f32(a + "rope.freq_base", float(c.rope_theta));
+    w.add_u32(a + "expert_count", uint32_t(c.num_experts));
+    w.add_u32(a + "expert_used_count", uint32_t(c.experts_per_token));
+    w.add_u32(a + "expert_feed_forward_length", uint32_t(c.moe_intermediate_size));
+    std::vector<std::pair<std::string, std::vector<float>>> data;
+    const ArchFamily& f = find_arch(c.architecture, "config.json");
+    auto add = [&](const std::string& gguf, std::vector<uint64_t> ne, std::vector<float> v) {
+      w.add_tensor(gguf, DType::F32, ne);
+      data.emplace_back(gguf, std::move(v));
+    };
+    for (const auto& t : model_tensors(f, c)) {
+      if (t.def->per_expert) continue;
+      std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
+      add(t.gguf_name, ne, T.at(t.name));
+    }
+    for (int64_t l = 0; l < c.num_layers; ++l)
+      for (auto [role, gguf] : {std::pair{Role::ExpertGate, "ffn_gate_exps"}, std::pair{Role::ExpertUp, "ffn_up_exps"},
+                                std::pair{Role::ExpertDown, "ffn_down_exps"}}) {
+        std::vector<float> stack;
+        std::vector<uint64_t> ne;
+        for (int64_t e = 0; e < c.num_experts; ++e) {
+          const std::string hf = *expert_tensor_name(f, role, l, e);
+          const auto& v = T.at(hf);
+          stack.insert(stack.end(), v.begin(), v.end());
+        }
+        const uint64_t hid = uint64_t(c.hidden_size), ff = uint64_t(c.moe_intermediate_size);
+        ne = role == Role::ExpertDown ? std::vector<uint64_t>{ff, hid, uint64_t(c.num_experts)}
+                                      : std::vector<uint64_t>{hid, ff, uint64_t(c.num_experts)};
+        add("blk." + std::to_string(l) + "." + gguf + ".weight", ne, stack);
+      }
+    w.begin_data();
+    for (const auto& [name, v] : data) {
+      w.write(v.data(), v.size() * sizeof(float));
+      w.end_tensor();
+    }
+    w.finish();
+  }
+  EngineOptions o;
+  o.kv_type = "f32";
+  auto st = Engine::open(tmp / "m", o);
+  auto probe = Engine::open(tmp / "m.gguf", o);
+  EXPECT_EQ(probe->info().architecture, "Qwen3MoeForCausalLM");
+  EXPECT_EQ(probe->info().experts, c.num_experts);
+  const std::vector<float> want = st->score(kIds, true).logits;
+  o.max_memory = probe->plan_for(int64_t(kIds.size()), kIds.size()).min_budget;
+  auto g = Engine::open(tmp / "m.gguf", o);
+  ScoreResult r = g->score(kIds, true);
+  EXPECT_EQ(r.plan.expert_slots, size_t(c.experts_per_token));
+  EXPECT_EQ(r.logits, want);
+  EXPECT_GT(r.passes[0].expert_bytes_read, 0u);
+  const Naive expect = naive_forward(c, T, kIds);
+  EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
+}
+
 // GGUF stacks experts in one tensor per layer; until that layout is read
 // and written, an MoE model is refused with a message rather than written
 // without its experts.
@@ -523,7 +605,9 @@ TEST(MoeConfig, ConvertToGgufIsRefusedClearly) {
     EXPECT_NE(std::string(e.what()).find("Qwen2MoE models to GGUF is not supported"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(tmp / "m.gguf"));
-  EXPECT_EQ(find_arch_by_gguf("qwen3moe"), nullptr);
+  EXPECT_EQ(find_arch_by_gguf("qwen2moe"), nullptr);
+  write_tiny(tmp / "q3", "tiny-qwen3moe");
+  EXPECT_THROW(convert_to_gguf(tmp / "q3", tmp / "q3.gguf", GgufConvertOptions{}), Error);
 }
 
 }  // namespace

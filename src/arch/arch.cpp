@@ -89,7 +89,7 @@ const ArchFamily kFamilies[] = {
     {"Qwen3ForCausalLM", "Qwen3", "qwen3", false, true, false, kDecoderTensors},
     {"MixtralForCausalLM", "Mixtral", nullptr, false, false, true, kMixtralTensors, true},
     {"Qwen2MoeForCausalLM", "Qwen2MoE", nullptr, true, false, false, kQwenMoeTensors, true},
-    {"Qwen3MoeForCausalLM", "Qwen3MoE", nullptr, false, true, false, kQwenMoeTensors, true},
+    {"Qwen3MoeForCausalLM", "Qwen3MoE", "qwen3moe", false, true, false, kQwenMoeTensors, true},
 };
 
 int64_t dim_value(Dim d, const ModelConfig& c) {
@@ -243,6 +243,22 @@ std::optional<std::string> hf_to_gguf_name(const ArchFamily& arch, std::string_v
       if (!*t.gguf) return std::nullopt;  // per-expert: GGUF stacks experts in one tensor
       return expand(t.gguf, layer);
     }
+  return std::nullopt;
+}
+
+std::optional<std::string> expert_tensor_name(const ArchFamily& arch, Role role, int64_t layer, int64_t expert) {
+  for (const TensorDef& t : arch.tensors)
+    if (t.per_expert && t.role == role) return expand(t.hf, layer, expert);
+  return std::nullopt;
+}
+
+std::optional<std::pair<Role, int64_t>> gguf_stacked_expert(std::string_view n) {
+  static constexpr std::pair<const char*, Role> kStacked[] = {{"blk.%d.ffn_gate_exps.weight", Role::ExpertGate},
+                                                              {"blk.%d.ffn_up_exps.weight", Role::ExpertUp},
+                                                              {"blk.%d.ffn_down_exps.weight", Role::ExpertDown}};
+  int64_t layer = -1;
+  for (const auto& [pattern, role] : kStacked)
+    if (match(pattern, n, &layer)) return std::make_pair(role, layer);
   return std::nullopt;
 }
 

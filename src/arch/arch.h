@@ -75,9 +75,8 @@ struct ArchFamily {
   // Hugging Face rotate-half order.
   bool gguf_rope_interleaved;
   std::span<const TensorDef> tensors;
-  // Routed experts (ModelConfig::num_experts > 0). GGUF files of these
-  // families (stacked ffn_*_exps tensors) are not read yet: gguf_arch is
-  // nullptr for them.
+  // Routed experts (ModelConfig::num_experts > 0). gguf_arch is nullptr for
+  // the MoE families whose GGUF files strata does not read yet.
   bool moe = false;
 };
 
@@ -110,6 +109,14 @@ std::vector<TensorSpec> model_tensors(const ArchFamily& arch, const ModelConfig&
 // Name mapping through the family's table; nullopt for names it lacks.
 std::optional<std::string> gguf_to_hf_name(const ArchFamily& arch, std::string_view gguf_name);
 std::optional<std::string> hf_to_gguf_name(const ArchFamily& arch, std::string_view hf_name);
+// Hugging Face name of routed expert `expert`'s tensor of `role`
+// (ExpertGate/Up/Down) in `layer`; nullopt when the family has none.
+std::optional<std::string> expert_tensor_name(const ArchFamily& arch, Role role, int64_t layer, int64_t expert);
+// GGUF files stack a layer's experts in one tensor per role:
+// blk.N.ffn_gate_exps / ffn_up_exps / ffn_down_exps ([experts, out, in]).
+// The role and layer of such a name, or nullopt.
+std::optional<std::pair<Role, int64_t>> gguf_stacked_expert(std::string_view gguf_name);
+
 // The table entry a Hugging Face name matches (and its layer, -1 outside).
 const TensorDef* find_tensor_def(const ArchFamily& arch, std::string_view hf_name, int64_t* layer = nullptr);
 
