@@ -515,9 +515,12 @@ TEST(MoeConfig, AllLayersDenseNeedsNoExperts) {
 // stacked per layer in ffn_*_exps, q/k norms, f32) gives bitwise the logits
 // of the safetensors directory it was written from, reading experts by byte
 // range from inside the stacks.
-TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
+class MoeGguf : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(MoeGguf, FileMatchesItsSafetensors) {
   TempDir tmp;
-  ModelConfig cfg = find_synth_preset("tiny-qwen3moe").config;
+  ModelConfig cfg = find_synth_preset(GetParam()).config;
+  const std::string garch = cfg.architecture == "Qwen3MoeForCausalLM" ? "qwen3moe" : "qwen2moe";
   cfg.mlp_only_layers.clear();  // llama.cpp's qwen3moe has experts in every layer
   SynthOptions so;
   so.dtype = DType::F32;
@@ -528,8 +531,10 @@ TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
   Tensors T = load_tensors_f32(tmp / "m");
   {
     GgufWriter w(tmp / "m.gguf", 32);
-    w.add_string("general.architecture", "qwen3moe");
-    const std::string a = "qwen3moe.";
+    w.add_string("general.architecture", garch);
+    const std::string a = garch + ".";
+    if (c.shared_expert_intermediate_size)
+      w.add_u32(a + "expert_shared_feed_forward_length", uint32_t(c.shared_expert_intermediate_size));
     w.add_u32(a + "block_count", uint32_t(c.num_layers));
     w.add_u32(a + "embedding_length", uint32_t(c.hidden_size));
     w.add_u32(a + "feed_forward_length", uint32_t(c.intermediate_size));
@@ -551,6 +556,7 @@ TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
     for (const auto& t : model_tensors(f, c)) {
       if (t.def->per_expert) continue;
       std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
+      if (t.role() == Role::SharedExpertGate) ne = {uint64_t(c.hidden_size)};  // a vector in llama.cpp's files
       add(t.gguf_name, ne, T.at(t.name));
     }
     for (int64_t l = 0; l < c.num_layers; ++l)
@@ -579,7 +585,7 @@ TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
   o.kv_type = "f32";
   auto st = Engine::open(tmp / "m", o);
   auto probe = Engine::open(tmp / "m.gguf", o);
-  EXPECT_EQ(probe->info().architecture, "Qwen3MoeForCausalLM");
+  EXPECT_EQ(probe->info().architecture, c.architecture);
   EXPECT_EQ(probe->info().experts, c.num_experts);
   const std::vector<float> want = st->score(kIds, true).logits;
   o.max_memory = probe->plan_for(int64_t(kIds.size()), kIds.size()).min_budget;
@@ -591,6 +597,14 @@ TEST(MoeGguf, Qwen3MoeFileMatchesItsSafetensors) {
   const Naive expect = naive_forward(c, T, kIds);
   EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
 }
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, MoeGguf, ::testing::Values("tiny-qwen3moe", "tiny-qwen2moe"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (auto& ch : n)
+                             if (!isalnum((unsigned char)ch)) ch = '_';
+                           return n;
+                         });
 
 // GGUF stacks experts in one tensor per layer; until that layout is read
 // and written, an MoE model is refused with a message rather than written
@@ -605,7 +619,7 @@ TEST(MoeConfig, ConvertToGgufIsRefusedClearly) {
     EXPECT_NE(std::string(e.what()).find("Qwen2MoE models to GGUF is not supported"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(tmp / "m.gguf"));
-  EXPECT_EQ(find_arch_by_gguf("qwen2moe"), nullptr);
+  EXPECT_EQ(find_arch_by_gguf("deepseek2"), nullptr);
   write_tiny(tmp / "q3", "tiny-qwen3moe");
   EXPECT_THROW(convert_to_gguf(tmp / "q3", tmp / "q3.gguf", GgufConvertOptions{}), Error);
 }

@@ -88,7 +88,7 @@ const ArchFamily kFamilies[] = {
     {"Qwen2ForCausalLM", "Qwen2", "qwen2", true, false, false, kDecoderTensors},
     {"Qwen3ForCausalLM", "Qwen3", "qwen3", false, true, false, kDecoderTensors},
     {"MixtralForCausalLM", "Mixtral", nullptr, false, false, true, kMixtralTensors, true},
-    {"Qwen2MoeForCausalLM", "Qwen2MoE", nullptr, true, false, false, kQwenMoeTensors, true},
+    {"Qwen2MoeForCausalLM", "Qwen2MoE", "qwen2moe", true, false, false, kQwenMoeTensors, true},
     {"Qwen3MoeForCausalLM", "Qwen3MoE", "qwen3moe", false, true, false, kQwenMoeTensors, true},
 };
 

@@ -168,11 +168,15 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
     c.vocab_size = embd->shape[0];
   }
   if (family->moe) {
-    // llama.cpp's qwen3moe: every layer sparse, top-k weights renormalized.
+    // As llama.cpp's qwen2moe / qwen3moe graphs: every layer sparse; qwen3moe
+    // renormalizes the top-k weights, qwen2moe does not and adds a shared
+    // expert.
     c.num_experts = int_key(arch + ".expert_count", std::nullopt, 1, 1 << 16);
     c.experts_per_token = int_key(arch + ".expert_used_count", std::nullopt, 1, c.num_experts);
     c.moe_intermediate_size = int_key(arch + ".expert_feed_forward_length", std::nullopt, 1, 1 << 24);
-    c.norm_topk_prob = true;
+    c.norm_topk_prob = arch == "qwen3moe";
+    if (arch == "qwen2moe")
+      c.shared_expert_intermediate_size = int_key(arch + ".expert_shared_feed_forward_length", std::nullopt, 1, 1 << 24);
   }
   c.tie_word_embeddings = !has_output;
   c.attention_bias = has_bias;
@@ -217,6 +221,9 @@ TensorIndex gguf_hf_index(const GgufHeader& h, const ArchFamily& arch, const std
     const auto stacked = gguf_stacked_expert(t.name);
     if (!stacked || !arch.moe) {
       idx.tensors.push_back(t);
+      // llama.cpp stores the shared expert's gate (one output) as a vector.
+      if (arch.moe && t.shape.size() == 1 && t.name.ends_with(".ffn_gate_inp_shexp.weight"))
+        idx.tensors.back().shape = {1, t.shape[0]};
       continue;
     }
     if (t.shape.size() != 3 || t.shape[0] <= 0 || t.nbytes % uint64_t(t.shape[0]) != 0)
