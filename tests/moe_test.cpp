@@ -511,8 +511,9 @@ TEST(MoeConfig, AllLayersDenseNeedsNoExperts) {
   EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
 }
 
-// A qwen3moe GGUF written as llama.cpp's converter lays it out (experts
-// stacked per layer in ffn_*_exps, q/k norms, f32) gives bitwise the logits
+// A qwen3moe / qwen2moe / Mixtral (`llama` with experts) GGUF written as
+// llama.cpp's converter lays it out (experts stacked per layer in ffn_*_exps,
+// the shared expert's gate a vector, llama q/k rows permuted; f32) gives bitwise the logits
 // of the safetensors directory it was written from, reading experts by byte
 // range from inside the stacks.
 class MoeGguf : public ::testing::TestWithParam<const char*> {};
@@ -520,7 +521,9 @@ class MoeGguf : public ::testing::TestWithParam<const char*> {};
 TEST_P(MoeGguf, FileMatchesItsSafetensors) {
   TempDir tmp;
   ModelConfig cfg = find_synth_preset(GetParam()).config;
-  const std::string garch = cfg.architecture == "Qwen3MoeForCausalLM" ? "qwen3moe" : "qwen2moe";
+  const std::string garch = cfg.architecture == "Qwen3MoeForCausalLM"   ? "qwen3moe"
+                            : cfg.architecture == "Qwen2MoeForCausalLM" ? "qwen2moe"
+                                                                        : "llama";  // Mixtral
   cfg.mlp_only_layers.clear();  // llama.cpp's qwen3moe has experts in every layer
   SynthOptions so;
   so.dtype = DType::F32;
@@ -557,7 +560,20 @@ TEST_P(MoeGguf, FileMatchesItsSafetensors) {
       if (t.def->per_expert) continue;
       std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
       if (t.role() == Role::SharedExpertGate) ne = {uint64_t(c.hidden_size)};  // a vector in llama.cpp's files
-      add(t.gguf_name, ne, T.at(t.name));
+      std::vector<float> v = T.at(t.name);
+      if (garch == "llama" && (t.role() == Role::Q || t.role() == Role::K)) {
+        // llama.cpp's converter permutes q/k rows of `llama` files for
+        // interleaved RoPE: row (head, j * half + i) goes to (head, 2i + j).
+        const int64_t heads = t.role() == Role::Q ? c.num_heads : c.num_kv_heads, hd = c.head_dim, half = hd / 2,
+                      cols = c.hidden_size;
+        std::vector<float> p(v.size());
+        for (int64_t hh = 0; hh < heads; ++hh)
+          for (int64_t i = 0; i < half; ++i)
+            for (int64_t j = 0; j < 2; ++j)
+              std::copy_n(v.begin() + (hh * hd + j * half + i) * cols, cols, p.begin() + (hh * hd + 2 * i + j) * cols);
+        v = std::move(p);
+      }
+      add(t.gguf_name, ne, std::move(v));
     }
     for (int64_t l = 0; l < c.num_layers; ++l)
       for (auto [role, gguf] : {std::pair{Role::ExpertGate, "ffn_gate_exps"}, std::pair{Role::ExpertUp, "ffn_up_exps"},
@@ -598,7 +614,7 @@ TEST_P(MoeGguf, FileMatchesItsSafetensors) {
   EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Synthetic, MoeGguf, ::testing::Values("tiny-qwen3moe", "tiny-qwen2moe"),
+INSTANTIATE_TEST_SUITE_P(Synthetic, MoeGguf, ::testing::Values("tiny-qwen3moe", "tiny-qwen2moe", "tiny-mixtral"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (auto& ch : n)

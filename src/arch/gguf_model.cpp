@@ -76,6 +76,9 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
   if (!family)
     throw Error(fmt::format("{}: general.architecture '{}' is not supported ({})", name, arch,
                             fmt::join(supported_gguf_architectures(), ", ")));
+  // llama.cpp writes Mixtral as `llama` with experts.
+  if (arch == "llama" && h.find("llama.expert_count") && int_key("llama.expert_count", std::nullopt, 0, 1 << 16) > 0)
+    family = &find_arch("MixtralForCausalLM", name);
   c.architecture = family->hf_class;
   c.model_type = arch;
   constexpr int64_t kBig = int64_t(1) << 31;
@@ -168,13 +171,13 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
     c.vocab_size = embd->shape[0];
   }
   if (family->moe) {
-    // As llama.cpp's qwen2moe / qwen3moe graphs: every layer sparse; qwen3moe
-    // renormalizes the top-k weights, qwen2moe does not and adds a shared
-    // expert.
+    // As llama.cpp's graphs for these: every layer sparse; Mixtral and
+    // qwen3moe renormalize the top-k weights, qwen2moe does not and adds a
+    // shared expert.
     c.num_experts = int_key(arch + ".expert_count", std::nullopt, 1, 1 << 16);
     c.experts_per_token = int_key(arch + ".expert_used_count", std::nullopt, 1, c.num_experts);
-    c.moe_intermediate_size = int_key(arch + ".expert_feed_forward_length", std::nullopt, 1, 1 << 24);
-    c.norm_topk_prob = arch == "qwen3moe";
+    c.moe_intermediate_size = int_key(arch + ".expert_feed_forward_length", c.intermediate_size, 1, 1 << 24);
+    c.norm_topk_prob = arch != "qwen2moe";  // Mixtral and qwen3moe renormalize
     if (arch == "qwen2moe")
       c.shared_expert_intermediate_size = int_key(arch + ".expert_shared_feed_forward_length", std::nullopt, 1, 1 << 24);
   }
