@@ -133,6 +133,7 @@ struct EngineStats {
   uint64_t kv_pool_bytes = 0;
   size_t preemptions = 0;
   uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
+  uint64_t experts_routed = 0, expert_hits = 0;      // MoE: expert cache hit rate = hits / routed
 };
 
 }  // namespace strata

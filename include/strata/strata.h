@@ -67,7 +67,10 @@ struct PassStats {
   double wall_s = 0;
   double io_wait_s = 0;     // compute blocked waiting for a layer
   double compute_s = 0;
-  uint64_t bytes_read = 0;  // from the model files during the pass
+  uint64_t bytes_read = 0;  // from the model files during the pass (experts included)
+  // MoE models: distinct (layer, expert) pairs the pass routed rows to, how
+  // many of them were in the expert cache, and the bytes read for the rest.
+  uint64_t experts_routed = 0, expert_hits = 0, expert_bytes_read = 0;
 };
 
 struct MemoryPlan {
@@ -82,7 +85,9 @@ struct MemoryPlan {
   uint64_t kv_cache_bytes = 0;
   uint64_t activation_bytes = 0;
   uint64_t logits_bytes = 0;
-  uint64_t streamed_bytes_per_pass = 0;
+  uint64_t streamed_bytes_per_pass = 0;  // layer and head units (experts: as routed)
+  size_t expert_slots = 0;       // MoE expert cache, in experts
+  uint64_t expert_slot_bytes = 0;
   int64_t context = 0;           // positions the KV cache holds
   // The KV pool kv_cache_bytes pays for: pages of page positions, in kv_type.
   size_t kv_pages = 0, kv_page_positions = 0;
@@ -102,6 +107,14 @@ struct ModelInfo {
   uint64_t total_bytes = 0;     // of every tensor used
   uint64_t layer_bytes = 0;     // largest layer
   uint64_t embedding_bytes = 0, head_bytes = 0;
+  // Mixture of experts (experts = 0 for a dense model): routed experts per
+  // MoE layer, chosen per token, layers with experts, bytes of one expert;
+  // and what one token reads of the layers: the dense part (attention,
+  // norms, router, shared and dense MLPs) plus top-k experts per MoE layer,
+  // against the layers' whole size (layer_bytes * layers for a dense model).
+  int64_t experts = 0, experts_per_token = 0, moe_layers = 0;
+  uint64_t expert_bytes = 0;
+  uint64_t token_layer_bytes = 0, all_layer_bytes = 0;
   std::vector<int32_t> eos_token_ids;
   int32_t bos_token_id = -1;
 };

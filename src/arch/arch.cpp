@@ -13,34 +13,83 @@ using P = Presence;
 // The decoder of every supported family: Llama's tensors, with Qwen2's q/k/v
 // biases and Qwen3's per-head q/k norms as optional rows. Names as in
 // transformers and in llama.cpp's llama-arch.cpp (LLM_TENSOR_*).
+#define STRATA_ATTENTION_ROWS                                                                                       \
+  {Role::Embed, "model.embed_tokens.weight", "token_embd.weight", Placement::Input, P::Required, 2, {D::Vocab, D::Hidden}}, \
+  {Role::AttnNorm, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}}, \
+  {Role::Q, "model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", Placement::Repeating, P::Required, 2, {D::QDim, D::Hidden}}, \
+  {Role::K, "model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", Placement::Repeating, P::Required, 2, {D::KvDim, D::Hidden}}, \
+  {Role::V, "model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", Placement::Repeating, P::Required, 2, {D::KvDim, D::Hidden}}, \
+  {Role::QBias, "model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", Placement::Repeating, P::IfQkvBias, 1, {D::QDim}}, \
+  {Role::KBias, "model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", Placement::Repeating, P::IfQkvBias, 1, {D::KvDim}}, \
+  {Role::VBias, "model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", Placement::Repeating, P::IfQkvBias, 1, {D::KvDim}}, \
+  {Role::QNorm, "model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight", Placement::Repeating, P::IfQkNorm, 1, {D::HeadDim}}, \
+  {Role::KNorm, "model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight", Placement::Repeating, P::IfQkNorm, 1, {D::HeadDim}}, \
+  {Role::O, "model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", Placement::Repeating, P::Required, 2, {D::Hidden, D::QDim}}, \
+  {Role::FfnNorm, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}}
+
+#define STRATA_DENSE_MLP_ROWS(presence)                                                                              \
+  {Role::Gate, "model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", Placement::Repeating, presence, 2, {D::Ffn, D::Hidden}}, \
+  {Role::Up, "model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", Placement::Repeating, presence, 2, {D::Ffn, D::Hidden}}, \
+  {Role::Down, "model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", Placement::Repeating, presence, 2, {D::Hidden, D::Ffn}}
+
+#define STRATA_OUTPUT_ROWS                                                                                          \
+  {Role::FinalNorm, "model.norm.weight", "output_norm.weight", Placement::Output, P::Required, 1, {D::Hidden}}, \
+  {Role::LmHead, "lm_head.weight", "output.weight", Placement::Output, P::IfUntied, 2, {D::Vocab, D::Hidden}}
+
+// The decoder of every dense family: Llama's tensors, with Qwen2's q/k/v
+// biases and Qwen3's per-head q/k norms as optional rows. Names as in
+// transformers and in llama.cpp's llama-arch.cpp (LLM_TENSOR_*).
 constexpr TensorDef kDecoderTensors[] = {
-    {Role::Embed, "model.embed_tokens.weight", "token_embd.weight", Placement::Input, P::Required, 2, {D::Vocab, D::Hidden}},
-    {Role::AttnNorm, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}},
-    {Role::Q, "model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", Placement::Repeating, P::Required, 2, {D::QDim, D::Hidden}},
-    {Role::K, "model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", Placement::Repeating, P::Required, 2, {D::KvDim, D::Hidden}},
-    {Role::V, "model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", Placement::Repeating, P::Required, 2, {D::KvDim, D::Hidden}},
-    {Role::QBias, "model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", Placement::Repeating, P::IfQkvBias, 1, {D::QDim}},
-    {Role::KBias, "model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", Placement::Repeating, P::IfQkvBias, 1, {D::KvDim}},
-    {Role::VBias, "model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", Placement::Repeating, P::IfQkvBias, 1, {D::KvDim}},
-    {Role::QNorm, "model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight", Placement::Repeating, P::IfQkNorm, 1, {D::HeadDim}},
-    {Role::KNorm, "model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight", Placement::Repeating, P::IfQkNorm, 1, {D::HeadDim}},
-    {Role::O, "model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", Placement::Repeating, P::Required, 2, {D::Hidden, D::QDim}},
-    {Role::FfnNorm, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}},
-    {Role::Gate, "model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", Placement::Repeating, P::Required, 2, {D::Ffn, D::Hidden}},
-    {Role::Up, "model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", Placement::Repeating, P::Required, 2, {D::Ffn, D::Hidden}},
-    {Role::Down, "model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", Placement::Repeating, P::Required, 2, {D::Hidden, D::Ffn}},
-    {Role::FinalNorm, "model.norm.weight", "output_norm.weight", Placement::Output, P::Required, 1, {D::Hidden}},
-    {Role::LmHead, "lm_head.weight", "output.weight", Placement::Output, P::IfUntied, 2, {D::Vocab, D::Hidden}},
+    STRATA_ATTENTION_ROWS,
+    STRATA_DENSE_MLP_ROWS(P::Required),
+    STRATA_OUTPUT_ROWS,
 };
+
+// transformers' MixtralSparseMoeBlock: a router `gate` and experts w1 (gate),
+// w3 (up), w2 (down). Every layer is sparse.
+constexpr TensorDef kMixtralTensors[] = {
+    STRATA_ATTENTION_ROWS,
+    {Role::Router, "model.layers.%d.block_sparse_moe.gate.weight", "blk.%d.ffn_gate_inp.weight", Placement::Repeating, P::IfMoe, 2, {D::Experts, D::Hidden}},
+    {Role::ExpertGate, "model.layers.%d.block_sparse_moe.experts.%e.w1.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertUp, "model.layers.%d.block_sparse_moe.experts.%e.w3.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertDown, "model.layers.%d.block_sparse_moe.experts.%e.w2.weight", "", Placement::Repeating, P::IfMoe, 2, {D::Hidden, D::MoeFfn}, true},
+    STRATA_OUTPUT_ROWS,
+};
+
+// transformers' Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock: router
+// `mlp.gate`, experts with gate/up/down_proj, and (Qwen2MoE) a shared expert
+// scaled by sigmoid(shared_expert_gate . x). Layers off decoder_sparse_step
+// or in mlp_only_layers keep a dense MLP of intermediate_size.
+constexpr TensorDef kQwenMoeTensors[] = {
+    STRATA_ATTENTION_ROWS,
+    STRATA_DENSE_MLP_ROWS(P::IfDenseMlp),
+    {Role::Router, "model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", Placement::Repeating, P::IfMoe, 2, {D::Experts, D::Hidden}},
+    {Role::SharedGate, "model.layers.%d.mlp.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::SharedFfn, D::Hidden}},
+    {Role::SharedUp, "model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::SharedFfn, D::Hidden}},
+    {Role::SharedDown, "model.layers.%d.mlp.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::Hidden, D::SharedFfn}},
+    {Role::SharedExpertGate, "model.layers.%d.mlp.shared_expert_gate.weight", "blk.%d.ffn_gate_inp_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::One, D::Hidden}},
+    {Role::ExpertGate, "model.layers.%d.mlp.experts.%e.gate_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertUp, "model.layers.%d.mlp.experts.%e.up_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertDown, "model.layers.%d.mlp.experts.%e.down_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::Hidden, D::MoeFfn}, true},
+    STRATA_OUTPUT_ROWS,
+};
+
+#undef STRATA_ATTENTION_ROWS
+#undef STRATA_DENSE_MLP_ROWS
+#undef STRATA_OUTPUT_ROWS
 
 // Mistral is Llama with a different name (and llama.cpp writes its files as
 // `llama`); Qwen2 adds q/k/v biases; Qwen3 replaces them with per-head q/k
-// norms and states head_dim explicitly.
+// norms and states head_dim explicitly. The MoE families take their
+// attention from the same rows (Qwen2MoE with biases, Qwen3MoE with q/k norms).
 const ArchFamily kFamilies[] = {
     {"LlamaForCausalLM", "Llama", "llama", false, false, true, kDecoderTensors},
     {"MistralForCausalLM", "Mistral", "llama", false, false, true, kDecoderTensors},
     {"Qwen2ForCausalLM", "Qwen2", "qwen2", true, false, false, kDecoderTensors},
     {"Qwen3ForCausalLM", "Qwen3", "qwen3", false, true, false, kDecoderTensors},
+    {"MixtralForCausalLM", "Mixtral", nullptr, false, false, true, kMixtralTensors, true},
+    {"Qwen2MoeForCausalLM", "Qwen2MoE", "qwen2moe", true, false, false, kQwenMoeTensors, true},
+    {"Qwen3MoeForCausalLM", "Qwen3MoE", "qwen3moe", false, true, false, kQwenMoeTensors, true},
 };
 
 int64_t dim_value(Dim d, const ModelConfig& c) {
@@ -51,12 +100,20 @@ int64_t dim_value(Dim d, const ModelConfig& c) {
     case Dim::Ffn: return c.intermediate_size;
     case Dim::HeadDim: return c.head_dim;
     case Dim::Vocab: return c.vocab_size;
+    case Dim::Experts: return c.num_experts;
+    case Dim::MoeFfn: return c.moe_intermediate_size;
+    case Dim::SharedFfn: return c.shared_expert_intermediate_size;
+    case Dim::One: return 1;
   }
   return 0;
 }
 
-bool present(const TensorDef& t, const ArchFamily& a, const ModelConfig& c) {
+// `layer` is -1 outside the layers.
+bool present(const TensorDef& t, const ArchFamily& a, const ModelConfig& c, int64_t layer) {
   switch (t.presence) {
+    case Presence::IfDenseMlp: return !c.moe_layer(layer);
+    case Presence::IfMoe: return c.moe_layer(layer);
+    case Presence::IfSharedExpert: return c.moe_layer(layer) && c.shared_expert_intermediate_size > 0;
     case Presence::Required: return true;
     case Presence::IfQkvBias: return a.qkv_bias || c.attention_bias;
     case Presence::IfQkNorm: return a.qk_norm;
@@ -65,37 +122,50 @@ bool present(const TensorDef& t, const ArchFamily& a, const ModelConfig& c) {
   return false;
 }
 
-// "model.layers.%d.x" with layer 3 -> "model.layers.3.x".
-std::string expand(const char* pattern, int64_t layer) {
+// "model.layers.%d.experts.%e.x" with layer 3, expert 5 -> "model.layers.3.experts.5.x".
+std::string expand(const char* pattern, int64_t layer, int64_t expert = -1) {
   std::string s(pattern);
   size_t p = s.find("%d");
   if (p != std::string::npos) s.replace(p, 2, std::to_string(layer));
+  p = s.find("%e");
+  if (p != std::string::npos) s.replace(p, 2, std::to_string(expert));
   return s;
 }
 
-// Matches `name` against `pattern`; a "%d" takes 1 to 9 digits.
-bool match(std::string_view pattern, std::string_view name, int64_t* layer) {
-  size_t p = pattern.find("%d");
-  if (p == std::string_view::npos) {
-    if (name != pattern) return false;
-    *layer = -1;
-    return true;
-  }
-  std::string_view head = pattern.substr(0, p), tail = pattern.substr(p + 2);
-  if (!name.starts_with(head) || !name.ends_with(tail) || name.size() <= head.size() + tail.size()) return false;
-  std::string_view digits = name.substr(head.size(), name.size() - head.size() - tail.size());
-  if (digits.size() > 9 || (digits.size() > 1 && digits[0] == '0')) return false;
-  int64_t v = 0;
-  for (char ch : digits) {
-    if (ch < '0' || ch > '9') return false;
-    v = v * 10 + (ch - '0');
-  }
-  *layer = v;
+// Reads 1 to 9 digits (no leading zero) at the start of `s`.
+bool take_number(std::string_view& s, int64_t* v) {
+  size_t n = 0;
+  while (n < s.size() && n < 10 && s[n] >= '0' && s[n] <= '9') ++n;
+  if (n == 0 || n > 9 || (n > 1 && s[0] == '0')) return false;
+  *v = 0;
+  for (size_t i = 0; i < n; ++i) *v = *v * 10 + (s[i] - '0');
+  s.remove_prefix(n);
   return true;
 }
 
-TensorSpec spec_of(const TensorDef& t, const ModelConfig& c, int64_t layer) {
-  TensorSpec s{&t, expand(t.hf, layer), expand(t.gguf, layer), {}};
+// Matches `name` against `pattern`; "%d" (layer) and "%e" (expert) each
+// take 1 to 9 digits. An empty pattern matches nothing.
+bool match(std::string_view pattern, std::string_view name, int64_t* layer, int64_t* expert = nullptr) {
+  if (pattern.empty()) return false;
+  *layer = -1;
+  if (expert) *expert = -1;
+  while (!pattern.empty()) {
+    size_t p = pattern.find('%');
+    if (p == std::string_view::npos || p + 1 >= pattern.size()) return name == pattern;
+    if (name.substr(0, p) != pattern.substr(0, p)) return false;
+    name.remove_prefix(p);
+    const char kind = pattern[p + 1];
+    pattern.remove_prefix(p + 2);
+    int64_t v = 0;
+    if (!take_number(name, &v)) return false;
+    if (kind == 'd') *layer = v;
+    else if (kind == 'e' && expert) *expert = v;
+  }
+  return name.empty();
+}
+
+TensorSpec spec_of(const TensorDef& t, const ModelConfig& c, int64_t layer, int64_t expert = -1) {
+  TensorSpec s{&t, expand(t.hf, layer, expert), expand(t.gguf, layer, expert), {}, expert};
   for (uint8_t i = 0; i < t.rank; ++i) s.shape.push_back(dim_value(t.shape[i], c));
   return s;
 }
@@ -112,7 +182,7 @@ const ArchFamily& find_arch(const std::string& hf_class, const std::string& conf
 
 const ArchFamily* find_arch_by_gguf(std::string_view gguf_arch) {
   for (const auto& f : kFamilies)
-    if (gguf_arch == f.gguf_arch) return &f;
+    if (f.gguf_arch && gguf_arch == f.gguf_arch) return &f;
   return nullptr;
 }
 
@@ -125,21 +195,29 @@ std::vector<std::string> supported_architectures() {
 std::vector<std::string> supported_gguf_architectures() {
   std::vector<std::string> v;
   for (const auto& f : kFamilies)
-    if (v.empty() || v.back() != f.gguf_arch) v.push_back(f.gguf_arch);
+    if (f.gguf_arch && (v.empty() || v.back() != f.gguf_arch)) v.push_back(f.gguf_arch);
   return v;
 }
 
 std::vector<TensorSpec> layer_tensors(const ArchFamily& arch, const ModelConfig& c, int64_t layer) {
   std::vector<TensorSpec> out;
+  // Per-expert tensors come after the layer's others, expert by expert
+  // (gate, up, down of expert 0, then expert 1, ...): the order a file
+  // written from this list keeps each expert's bytes contiguous.
   for (const TensorDef& t : arch.tensors)
-    if (t.placement == Placement::Repeating && present(t, arch, c)) out.push_back(spec_of(t, c, layer));
+    if (t.placement == Placement::Repeating && !t.per_expert && present(t, arch, c, layer))
+      out.push_back(spec_of(t, c, layer));
+  for (int64_t e = 0; e < c.num_experts; ++e)
+    for (const TensorDef& t : arch.tensors)
+      if (t.placement == Placement::Repeating && t.per_expert && present(t, arch, c, layer))
+        out.push_back(spec_of(t, c, layer, e));
   return out;
 }
 
 std::vector<TensorSpec> global_tensors(const ArchFamily& arch, const ModelConfig& c, Placement where) {
   std::vector<TensorSpec> out;
   for (const TensorDef& t : arch.tensors)
-    if (t.placement == where && present(t, arch, c)) out.push_back(spec_of(t, c, -1));
+    if (t.placement == where && present(t, arch, c, -1)) out.push_back(spec_of(t, c, -1));
   return out;
 }
 
@@ -161,14 +239,33 @@ std::optional<std::string> gguf_to_hf_name(const ArchFamily& arch, std::string_v
 std::optional<std::string> hf_to_gguf_name(const ArchFamily& arch, std::string_view n) {
   int64_t layer = -1;
   for (const TensorDef& t : arch.tensors)
-    if (match(t.hf, n, &layer)) return expand(t.gguf, layer);
+    if (match(t.hf, n, &layer)) {
+      if (!*t.gguf) return std::nullopt;  // per-expert: GGUF stacks experts in one tensor
+      return expand(t.gguf, layer);
+    }
+  return std::nullopt;
+}
+
+std::optional<std::string> expert_tensor_name(const ArchFamily& arch, Role role, int64_t layer, int64_t expert) {
+  for (const TensorDef& t : arch.tensors)
+    if (t.per_expert && t.role == role) return expand(t.hf, layer, expert);
+  return std::nullopt;
+}
+
+std::optional<std::pair<Role, int64_t>> gguf_stacked_expert(std::string_view n) {
+  static constexpr std::pair<const char*, Role> kStacked[] = {{"blk.%d.ffn_gate_exps.weight", Role::ExpertGate},
+                                                              {"blk.%d.ffn_up_exps.weight", Role::ExpertUp},
+                                                              {"blk.%d.ffn_down_exps.weight", Role::ExpertDown}};
+  int64_t layer = -1;
+  for (const auto& [pattern, role] : kStacked)
+    if (match(pattern, n, &layer)) return std::make_pair(role, layer);
   return std::nullopt;
 }
 
 const TensorDef* find_tensor_def(const ArchFamily& arch, std::string_view n, int64_t* layer) {
-  int64_t l = -1;
+  int64_t l = -1, e = -1;
   for (const TensorDef& t : arch.tensors)
-    if (match(t.hf, n, &l)) {
+    if (match(t.hf, n, &l, &e)) {
       if (layer) *layer = l;
       return &t;
     }

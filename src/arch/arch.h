@@ -25,6 +25,12 @@ namespace strata {
 // tensors by them.
 enum class Role : uint8_t {
   AttnNorm, Q, K, V, O, QBias, KBias, VBias, QNorm, KNorm, FfnNorm, Gate, Up, Down,
+  // Mixture of experts: the router (expert logits), a shared expert that
+  // every row uses and its sigmoid gate (Qwen2MoE).
+  Router, SharedGate, SharedUp, SharedDown, SharedExpertGate,
+  // One routed expert's SwiGLU matrices (TensorDef::per_expert); held in
+  // LayerLayout::experts, not in by_role.
+  ExpertGate, ExpertUp, ExpertDown,
   Embed, FinalNorm, LmHead,
   kCount
 };
@@ -34,7 +40,7 @@ enum class Role : uint8_t {
 enum class Placement : uint8_t { Input, Repeating, Output };
 
 // A dimension of a tensor's shape, resolved against a ModelConfig.
-enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab };
+enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab, Experts, MoeFfn, SharedFfn, One };
 
 // When a tensor is part of a model.
 enum class Presence : uint8_t {
@@ -42,16 +48,20 @@ enum class Presence : uint8_t {
   IfQkvBias,   // the family has q/k/v biases, or config.attention_bias
   IfQkNorm,    // the family normalizes q and k per head
   IfUntied,    // a separate output head (else the embedding is reused)
+  IfDenseMlp,  // a layer without routed experts (every layer of a dense family)
+  IfMoe,       // a layer with routed experts (ModelConfig::moe_layer)
+  IfSharedExpert,  // an MoE layer of a config with shared_expert_intermediate_size
 };
 
 struct TensorDef {
   Role role;
-  const char* hf;    // Hugging Face name, "%d" for the layer index
-  const char* gguf;  // GGUF name (llama.cpp's), "%d" for the layer index
+  const char* hf;    // Hugging Face name, "%d" for the layer index, "%e" for the expert's
+  const char* gguf;  // GGUF name (llama.cpp's), "%d" for the layer index; "" when none
   Placement placement;
   Presence presence;
   uint8_t rank;
   Dim shape[2];      // outermost first: [out, in] for matrices
+  bool per_expert = false;  // one tensor per routed expert ("%e" in hf)
 };
 
 struct ArchFamily {
@@ -65,6 +75,9 @@ struct ArchFamily {
   // Hugging Face rotate-half order.
   bool gguf_rope_interleaved;
   std::span<const TensorDef> tensors;
+  // Routed experts (ModelConfig::num_experts > 0). gguf_arch is nullptr for
+  // the MoE families whose GGUF files strata does not read yet.
+  bool moe = false;
 };
 
 // Throws Error listing the supported classes when `hf_class` is unknown.
@@ -80,6 +93,7 @@ struct TensorSpec {
   std::string name;            // Hugging Face name
   std::string gguf_name;       // GGUF name
   std::vector<int64_t> shape;  // expected shape, outermost first
+  int64_t expert = -1;         // for per-expert tensors
   Role role() const { return def->role; }
 };
 using LayerTensorSpec = TensorSpec;
@@ -95,6 +109,14 @@ std::vector<TensorSpec> model_tensors(const ArchFamily& arch, const ModelConfig&
 // Name mapping through the family's table; nullopt for names it lacks.
 std::optional<std::string> gguf_to_hf_name(const ArchFamily& arch, std::string_view gguf_name);
 std::optional<std::string> hf_to_gguf_name(const ArchFamily& arch, std::string_view hf_name);
+// Hugging Face name of routed expert `expert`'s tensor of `role`
+// (ExpertGate/Up/Down) in `layer`; nullopt when the family has none.
+std::optional<std::string> expert_tensor_name(const ArchFamily& arch, Role role, int64_t layer, int64_t expert);
+// GGUF files stack a layer's experts in one tensor per role:
+// blk.N.ffn_gate_exps / ffn_up_exps / ffn_down_exps ([experts, out, in]).
+// The role and layer of such a name, or nullopt.
+std::optional<std::pair<Role, int64_t>> gguf_stacked_expert(std::string_view gguf_name);
+
 // The table entry a Hugging Face name matches (and its layer, -1 outside).
 const TensorDef* find_tensor_def(const ArchFamily& arch, std::string_view hf_name, int64_t* layer = nullptr);
 

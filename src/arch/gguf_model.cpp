@@ -76,6 +76,9 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
   if (!family)
     throw Error(fmt::format("{}: general.architecture '{}' is not supported ({})", name, arch,
                             fmt::join(supported_gguf_architectures(), ", ")));
+  // llama.cpp writes Mixtral as `llama` with experts.
+  if (arch == "llama" && h.find("llama.expert_count") && int_key("llama.expert_count", std::nullopt, 0, 1 << 16) > 0)
+    family = &find_arch("MixtralForCausalLM", name);
   c.architecture = family->hf_class;
   c.model_type = arch;
   constexpr int64_t kBig = int64_t(1) << 31;
@@ -167,6 +170,17 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
       throw Error(fmt::format("{}: tensor token_embd.weight has {} dimensions (expected 2)", name, embd->shape.size()));
     c.vocab_size = embd->shape[0];
   }
+  if (family->moe) {
+    // As llama.cpp's graphs for these: every layer sparse; Mixtral and
+    // qwen3moe renormalize the top-k weights, qwen2moe does not and adds a
+    // shared expert.
+    c.num_experts = int_key(arch + ".expert_count", std::nullopt, 1, 1 << 16);
+    c.experts_per_token = int_key(arch + ".expert_used_count", std::nullopt, 1, c.num_experts);
+    c.moe_intermediate_size = int_key(arch + ".expert_feed_forward_length", c.intermediate_size, 1, 1 << 24);
+    c.norm_topk_prob = arch != "qwen2moe";  // Mixtral and qwen3moe renormalize
+    if (arch == "qwen2moe")
+      c.shared_expert_intermediate_size = int_key(arch + ".expert_shared_feed_forward_length", std::nullopt, 1, 1 << 24);
+  }
   c.tie_word_embeddings = !has_output;
   c.attention_bias = has_bias;
   c.rope_interleaved = family->gguf_rope_interleaved;
@@ -203,10 +217,34 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& name, cons
 TensorIndex gguf_hf_index(const GgufHeader& h, const ArchFamily& arch, const std::filesystem::path& file) {
   TensorIndex idx;
   idx.files.push_back(file);
-  idx.tensors = h.infos;
+  // A stacked expert tensor [experts, out, in] becomes one view per expert:
+  // its rows are contiguous, so expert e is the e-th slice of the bytes and
+  // is read by that byte range alone.
+  for (const TensorInfo& t : h.infos) {
+    const auto stacked = gguf_stacked_expert(t.name);
+    if (!stacked || !arch.moe) {
+      idx.tensors.push_back(t);
+      // llama.cpp stores the shared expert's gate (one output) as a vector.
+      if (arch.moe && t.shape.size() == 1 && t.name.ends_with(".ffn_gate_inp_shexp.weight"))
+        idx.tensors.back().shape = {1, t.shape[0]};
+      continue;
+    }
+    if (t.shape.size() != 3 || t.shape[0] <= 0 || t.nbytes % uint64_t(t.shape[0]) != 0)
+      throw Error(fmt::format("{}: tensor '{}' is not a stack of experts [experts, rows, columns]", file.string(),
+                              t.name));
+    const uint64_t per = t.nbytes / uint64_t(t.shape[0]);
+    for (int64_t e = 0; e < t.shape[0]; ++e) {
+      TensorInfo v = t;
+      v.name = *expert_tensor_name(arch, stacked->first, stacked->second, e);
+      v.shape = {t.shape[1], t.shape[2]};
+      v.offset = t.offset + uint64_t(e) * per;
+      v.nbytes = per;
+      idx.tensors.push_back(std::move(v));
+    }
+  }
   for (size_t i = 0; i < idx.tensors.size(); ++i) {
     TensorInfo& t = idx.tensors[i];
-    t.name = gguf_to_hf_name(arch, t.name).value_or(t.name);
+    t.name = gguf_to_hf_name(arch, t.name).value_or(t.name);  // expert views have their HF names already
     if (!idx.by_name.emplace(t.name, i).second)
       throw Error(fmt::format("{}: two tensors are named '{}' (after mapping GGUF names)", file.string(), t.name));
   }

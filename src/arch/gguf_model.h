@@ -8,7 +8,12 @@
 //   g.config.hidden_size;
 //   g.index.find("model.layers.0.self_attn.q_proj.weight");   // [out, in]
 //
-// Architectures: `llama` (also Mistral files), `qwen2`, `qwen3`. Keys:
+// Architectures: `llama` (also Mistral files; Mixtral when llama.expert_count
+// is set), `qwen2`, `qwen3`, `qwen2moe`
+// and `qwen3moe` (expert_count, expert_used_count, expert_feed_forward_length,
+// expert_shared_feed_forward_length for qwen2moe's shared expert; the stacked
+// blk.N.ffn_{gate,up,down}_exps tensors are split into one view per expert,
+// a byte range of the stack). Keys:
 // {arch}.block_count, embedding_length, feed_forward_length,
 // attention.head_count(_kv), attention.key_length, context_length,
 // attention.layer_norm_rms_epsilon, rope.freq_base, rope.scaling.type /

@@ -72,11 +72,18 @@ ModelLayout open_model_layout(const std::filesystem::path& dir) {
   m.layers.resize(size_t(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LayerLayout& L = m.layers[size_t(l)];
+    if (c.moe_layer(l)) L.experts.resize(size_t(c.num_experts));
     for (const auto& spec : layer_tensors(*m.arch, c, l)) {
       const TensorInfo& t = require(m, spec.name, spec.shape);
+      L.bytes += t.nbytes;
+      if (spec.def->per_expert) {
+        ExpertLayout& x = L.experts.at(size_t(spec.expert));
+        (spec.role() == Role::ExpertGate ? x.gate : spec.role() == Role::ExpertUp ? x.up : x.down) = &t;
+        continue;
+      }
       L.by_role[size_t(spec.role())] = &t;
       L.in_order.push_back(&t);
-      L.bytes += t.nbytes;
+      L.dense_bytes += t.nbytes;
     }
   }
   // A checkpoint with more layers than config.json states is a contradiction
@@ -97,8 +104,10 @@ uint64_t ModelLayout::total_bytes() const {
 uint64_t ModelLayout::parameter_count() const {
   uint64_t n = embed->numel() + final_norm->numel();
   if (lm_head != embed) n += lm_head->numel();
-  for (const auto& l : layers)
+  for (const auto& l : layers) {
     for (const TensorInfo* t : l.in_order) n += t->numel();
+    for (const auto& x : l.experts) n += x.gate->numel() + x.up->numel() + x.down->numel();
+  }
   return n;
 }
 

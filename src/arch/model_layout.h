@@ -14,11 +14,24 @@
 
 namespace strata {
 
+// One routed expert's SwiGLU: gate (ffn, hidden), up (ffn, hidden), down (hidden, ffn).
+struct ExpertLayout {
+  const TensorInfo* gate = nullptr;
+  const TensorInfo* up = nullptr;
+  const TensorInfo* down = nullptr;
+  uint64_t bytes() const { return gate->nbytes + up->nbytes + down->nbytes; }
+};
+
 struct LayerLayout {
-  // Tensors indexed by Role; nullptr for roles this family lacks.
+  // Tensors indexed by Role; nullptr for roles this family lacks (and for
+  // the per-expert roles, which are in `experts`).
   std::array<const TensorInfo*, size_t(Role::kCount)> by_role{};
-  std::vector<const TensorInfo*> in_order;  // as listed by layer_tensors()
-  uint64_t bytes = 0;
+  // The tensors read for every pass (attention, norms, dense MLP or router
+  // and shared expert), as listed by layer_tensors().
+  std::vector<const TensorInfo*> in_order;
+  std::vector<ExpertLayout> experts;  // [num_experts] in an MoE layer, else empty
+  uint64_t bytes = 0;        // everything, experts included
+  uint64_t dense_bytes = 0;  // in_order only
 };
 
 struct ModelLayout {

@@ -45,6 +45,12 @@ Runner register_info(CLI::App& app) {
                           {"embedding_bytes", i.embedding_bytes},
                           {"head_bytes", i.head_bytes},
                           {"eos_token_ids", i.eos_token_ids},
+                          {"experts", i.experts},
+                          {"experts_per_token", i.experts_per_token},
+                          {"moe_layers", i.moe_layers},
+                          {"expert_bytes", i.expert_bytes},
+                          {"token_layer_bytes", i.token_layer_bytes},
+                          {"all_layer_bytes", i.all_layer_bytes},
                           {"io_method", engine->io_method()},
                           {"io_method_reason", engine->io_method_reason()},
                           {"bytes_read_per_pass", p.streamed_bytes_per_pass},
@@ -64,6 +70,15 @@ Runner register_info(CLI::App& app) {
                 (long long)i.max_position_embeddings, i.tied_embeddings ? ", tied embeddings" : "");
     std::printf("bytes:          %s per layer, embedding %s, head %s\n", format_bytes(i.layer_bytes).c_str(),
                 format_bytes(i.embedding_bytes).c_str(), format_bytes(i.head_bytes).c_str());
+    if (i.experts) {
+      std::printf("experts:        %lld per MoE layer (%lld of %lld layers), %lld per token, %s each\n",
+                  (long long)i.experts, (long long)i.moe_layers, (long long)i.layers, (long long)i.experts_per_token,
+                  format_bytes(i.expert_bytes).c_str());
+      std::printf("per token:      %s of the layers (dense part + top-%lld experts) vs %s whole (%.1f%%)\n",
+                  format_bytes(i.token_layer_bytes).c_str(), (long long)i.experts_per_token,
+                  format_bytes(i.all_layer_bytes).c_str(),
+                  100.0 * double(i.token_layer_bytes) / double(std::max<uint64_t>(i.all_layer_bytes, 1)));
+    }
     std::printf("I/O method:     %s (%s)\n", engine->io_method().c_str(), engine->io_method_reason().c_str());
     std::printf("read per pass:  %s (model %s - resident %s)\n", format_bytes(p.streamed_bytes_per_pass).c_str(),
                 format_bytes(i.total_bytes).c_str(), format_bytes(p.resident_bytes).c_str());

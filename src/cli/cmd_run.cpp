@@ -139,6 +139,11 @@ Runner register_run(CLI::App& app) {
                           {"bytes_read", st.bytes_read},
                           {"resident_bytes_read", st.resident_bytes_read},
                           {"startup_s", st.startup_s}};
+      if (st.experts_routed)
+        j["experts"] = {{"routed", st.experts_routed},
+                        {"cache_hits", st.expert_hits},
+                        {"hit_rate", double(st.expert_hits) / double(st.experts_routed)},
+                        {"cache_slots", r.plan.expert_slots}};
       if (o->spec.on()) j["speculative"] = speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(),
                                                           r.token_passes);
       if (tok) j["text"] = tok->decode(r.output_ids, /*skip_special=*/true);
@@ -155,6 +160,11 @@ Runner register_run(CLI::App& app) {
                      format_bytes(r.plan.streamed_bytes_per_pass).c_str(), format_bytes(r.plan.resident_bytes).c_str(),
                      st.startup_s);
         print_profile(r.passes);
+        if (st.experts_routed)
+          std::fprintf(stderr, "experts: %llu routed, %llu in the cache (hit rate %.1f%%, %zu slots of %s)\n",
+                       (unsigned long long)st.experts_routed, (unsigned long long)st.expert_hits,
+                       100.0 * double(st.expert_hits) / double(st.experts_routed), r.plan.expert_slots,
+                       format_bytes(r.plan.expert_slot_bytes).c_str());
         if (o->spec.on())
           std::fprintf(stderr, "speculative: %s\n",
                        speculative_json(r.drafted_tokens, r.accepted_tokens, r.output_ids.size(), r.token_passes)

@@ -157,7 +157,9 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"context", p.context},
           {"kv_pool", {{"type", p.kv_type}, {"pages", p.kv_pages}, {"page_positions", p.kv_page_positions},
                        {"positions", p.kv_pages * p.kv_page_positions}, {"bytes", p.kv_cache_bytes}}},
-          {"max_rows", p.max_rows}};
+          {"max_rows", p.max_rows},
+          {"expert_slots", p.expert_slots},
+          {"expert_slot_bytes", p.expert_slot_bytes}};
 }
 
 nlohmann::json passes_json(const std::vector<PassStats>& passes) {
@@ -168,6 +170,9 @@ nlohmann::json passes_json(const std::vector<PassStats>& passes) {
                  {"io_wait_s", p.io_wait_s},
                  {"compute_s", p.compute_s},
                  {"bytes_read", p.bytes_read},
+                 {"experts_routed", p.experts_routed},
+                 {"expert_hits", p.expert_hits},
+                 {"expert_bytes_read", p.expert_bytes_read},
                  {"read_bytes_per_s", p.wall_s > 0 ? double(p.bytes_read) / p.wall_s : 0.0}});
   return a;
 }
@@ -185,6 +190,9 @@ std::string plan_text(const MemoryPlan& p) {
   s << fmt::format("  activations:       {}\n", format_bytes(p.activation_bytes));
   s << fmt::format("  logits:            {}\n", format_bytes(p.logits_bytes));
   s << fmt::format("  read per pass:     {}\n", format_bytes(p.streamed_bytes_per_pass));
+  if (p.expert_slot_bytes)
+    s << fmt::format("  expert cache:      {} x {} (+ routed experts not cached, read per pass)\n", p.expert_slots,
+                     format_bytes(p.expert_slot_bytes));
   return s.str();
 }
 
@@ -205,6 +213,10 @@ void print_profile(const std::vector<PassStats>& passes) {
     std::fprintf(stderr, "pass %zu: %zu rows, %.2f ms (I/O wait %.2f ms, compute %.2f ms), read %s at %s/s\n", i,
                  p.rows, p.wall_s * 1e3, p.io_wait_s * 1e3, p.compute_s * 1e3, format_bytes(p.bytes_read).c_str(),
                  format_bytes(uint64_t(tput)).c_str());
+    if (p.experts_routed)
+      std::fprintf(stderr, "  experts: %llu routed, %llu cache hits (%.1f%%), %s read for the others\n",
+                   (unsigned long long)p.experts_routed, (unsigned long long)p.expert_hits,
+                   100.0 * double(p.expert_hits) / double(p.experts_routed), format_bytes(p.expert_bytes_read).c_str());
   }
 }
 

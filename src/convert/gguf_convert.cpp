@@ -135,6 +135,11 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     throw Error(model_dir.string() + ": not a model directory (convert reads a Hugging Face directory)");
   const ModelLayout m = open_model_layout(model_dir);
   const ModelConfig& c = m.config;
+  // Writing stacked expert tensors (ffn_*_exps) is not implemented: an MoE
+  // model is refused rather than written without its experts.
+  if (!m.arch->gguf_arch || m.arch->moe)
+    throw Error(fmt::format("{}: converting {} models to GGUF is not supported yet", model_dir.string(),
+                            m.arch->display));
   const std::string arch = m.arch->gguf_arch;
   const bool interleave = m.arch->gguf_rope_interleaved;
   GgufConvertReport report;

@@ -83,6 +83,55 @@ std::vector<SynthPreset> make_presets() {
     p.push_back({"tiny-qwen2", "3-layer Qwen2-style model for tests (q/k/v biases)", c});
   }
   {
+    ModelConfig c = base("MixtralForCausalLM", "mixtral", 4096, 14336, 32, 32, 8, 32000, 32768, 1000000.0, false);
+    c.num_experts = 8;
+    c.experts_per_token = 2;
+    c.moe_intermediate_size = 14336;
+    c.norm_topk_prob = true;
+    p.push_back({"mixtral-8x7b", "Mixtral 8x7B shapes (93 GB in bf16; 2 of 8 experts per token)", c});
+  }
+  {
+    ModelConfig c = base("Qwen3MoeForCausalLM", "qwen3_moe", 2048, 6144, 48, 32, 4, 151936, 40960, 1000000.0, false);
+    c.head_dim = 128;
+    c.rms_norm_eps = 1e-6;
+    c.num_experts = 128;
+    c.experts_per_token = 8;
+    c.moe_intermediate_size = 768;
+    c.norm_topk_prob = true;
+    c.eos_token_ids = {151645, 151643};
+    c.bos_token_id = 151643;
+    p.push_back({"qwen3-30b-a3b", "Qwen3-30B-A3B shapes (61 GB in bf16; 8 of 128 experts per token)", c});
+  }
+  {
+    // Small MoE models for tests: 8 experts, top-2 (Mixtral), top-3 of 6
+    // with a dense layer (Qwen3MoE), and routed + shared (Qwen2MoE).
+    ModelConfig c = base("MixtralForCausalLM", "mixtral", 64, 96, 3, 4, 2, 300, 1024, 1000000.0, false);
+    c.num_experts = 8;
+    c.experts_per_token = 2;
+    c.moe_intermediate_size = 96;
+    c.norm_topk_prob = true;
+    p.push_back({"tiny-mixtral", "3-layer Mixtral-style model for tests (top-2 of 8 experts)", c});
+  }
+  {
+    ModelConfig c = base("Qwen3MoeForCausalLM", "qwen3_moe", 64, 160, 3, 4, 2, 300, 1024, 1000000.0, true);
+    c.head_dim = 32;
+    c.num_experts = 6;
+    c.experts_per_token = 3;
+    c.moe_intermediate_size = 48;
+    c.norm_topk_prob = true;
+    c.mlp_only_layers = {1};
+    p.push_back({"tiny-qwen3moe", "3-layer Qwen3MoE-style model for tests (top-3 of 6, layer 1 dense)", c});
+  }
+  {
+    ModelConfig c = base("Qwen2MoeForCausalLM", "qwen2_moe", 64, 160, 3, 4, 2, 300, 1024, 1000000.0, false);
+    c.num_experts = 6;
+    c.experts_per_token = 2;
+    c.moe_intermediate_size = 48;
+    c.shared_expert_intermediate_size = 80;
+    c.norm_topk_prob = false;
+    p.push_back({"tiny-qwen2moe", "3-layer Qwen2MoE-style model for tests (top-2 of 6 + shared expert)", c});
+  }
+  {
     ModelConfig c = llama3(256, 640, 4, 8, false);
     c.num_kv_heads = 2;
     c.vocab_size = 2000;
@@ -169,6 +218,20 @@ std::string model_config_json(const ModelConfig& c, DType dtype) {
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_ids.size() == 1 ? nlohmann::ordered_json(c.eos_token_ids[0])
                                                   : nlohmann::ordered_json(c.eos_token_ids);
+  if (c.is_moe()) {
+    if (c.architecture == "MixtralForCausalLM") {
+      j["num_local_experts"] = c.num_experts;
+    } else {
+      j["num_experts"] = c.num_experts;
+      j["moe_intermediate_size"] = c.moe_intermediate_size;
+      j["norm_topk_prob"] = c.norm_topk_prob;
+      j["decoder_sparse_step"] = c.decoder_sparse_step;
+      j["mlp_only_layers"] = c.mlp_only_layers;
+      if (c.architecture == "Qwen2MoeForCausalLM")
+        j["shared_expert_intermediate_size"] = c.shared_expert_intermediate_size;
+    }
+    j["num_experts_per_tok"] = c.experts_per_token;
+  }
   j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
   return j.dump(2) + "\n";
 }
@@ -176,6 +239,7 @@ std::string model_config_json(const ModelConfig& c, DType dtype) {
 uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConfig& cfg, const SynthOptions& opt) {
   ModelConfig c = cfg;
   if (opt.layers > 0) c.num_layers = opt.layers;
+  std::erase_if(c.mlp_only_layers, [&](int64_t l) { return l >= c.num_layers; });
   const ArchFamily& arch = find_arch(c.architecture, "preset");
   std::filesystem::create_directories(dir);
   std::vector<TensorSource> tensors;

@@ -97,6 +97,16 @@ class EngineImpl final : public Engine {
     i.head_bytes = model_.lm_head->nbytes + model_.final_norm->nbytes;
     i.eos_token_ids = c.eos_token_ids;
     i.bos_token_id = c.bos_token_id;
+    i.experts = c.num_experts;
+    i.experts_per_token = c.experts_per_token;
+    for (const auto& l : model_.layers) {
+      i.all_layer_bytes += l.bytes;
+      i.token_layer_bytes += l.dense_bytes;
+      if (l.experts.empty()) continue;
+      ++i.moe_layers;
+      i.expert_bytes = std::max(i.expert_bytes, l.experts[0].bytes());
+      i.token_layer_bytes += uint64_t(c.experts_per_token) * l.experts[0].bytes();
+    }
     return i;
   }
 
@@ -362,6 +372,8 @@ class EngineImpl final : public Engine {
     s.io_wait_s += retired_.io_wait_s;
     s.compute_s += retired_.compute_s;
     s.preemptions += retired_.preemptions;
+    s.experts_routed += retired_.experts_routed;
+    s.expert_hits += retired_.expert_hits;
     s.resident_bytes_read = retired_.resident_bytes_read + runtime_->resident_bytes_read;
     s.startup_s = retired_.startup_s + runtime_->startup_s;
     return s;

@@ -13,6 +13,9 @@ Plan plan_runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, co
   r.activation_bytes = Transformer::activation_bytes(c, s.max_rows, s.context, threads);
   r.logits_bytes = Transformer::logits_bytes(c, s.max_logit_rows);
   r.slots = opt.streaming_slots;
+  r.experts = expert_count(units);
+  r.expert_slot_bytes = largest_expert_bytes(units);
+  r.min_expert_slots = size_t(c.experts_per_token);
   return make_plan(units, r);
 }
 
@@ -30,6 +33,8 @@ MemoryPlan to_public(const Plan& p, const RuntimeShape& s, size_t units) {
   o.activation_bytes = p.activation_bytes;
   o.logits_bytes = p.logits_bytes;
   o.streamed_bytes_per_pass = p.streamed_bytes_per_pass;
+  o.expert_slots = p.expert_slots;
+  o.expert_slot_bytes = p.expert_slot_bytes;
   o.context = s.context;
   o.kv_pages = s.kv_pages;
   o.kv_page_positions = s.page_positions;
@@ -49,8 +54,10 @@ Runtime::Runtime(const ModelLayout& m, const std::vector<StreamUnit>& units, con
                                 &ledger);
   store = std::make_unique<LayerStore>(units, plan, *io, ledger);
   resident_bytes_read = store->stats().bytes_read;
-  transformer =
-      std::make_unique<Transformer>(m, *store, *io, pool, ledger, sh.max_rows, sh.context, sh.max_logit_rows);
+  if (plan.expert_slots)
+    experts = std::make_unique<ExpertCache>(units, plan.expert_slots, plan.expert_slot_bytes, *io, ledger);
+  transformer = std::make_unique<Transformer>(m, *store, *io, pool, ledger, sh.max_rows, sh.context,
+                                              sh.max_logit_rows, experts.get());
   startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

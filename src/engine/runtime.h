@@ -12,6 +12,7 @@
 #include "core/memory_ledger.h"
 #include "core/thread_pool.h"
 #include "engine/transformer.h"
+#include "runtime/expert_cache.h"
 #include "runtime/io_engine.h"
 #include "runtime/kv_pool.h"
 #include "runtime/layer_store.h"
@@ -48,6 +49,7 @@ class Runtime {
   std::unique_ptr<IoEngine> io;
   std::unique_ptr<KvPool> kv;
   std::unique_ptr<LayerStore> store;
+  std::unique_ptr<ExpertCache> experts;   // MoE models only
   std::unique_ptr<Transformer> transformer;
   double startup_s = 0;               // building all of it, resident units loaded
   uint64_t resident_bytes_read = 0;   // loading resident units

@@ -148,6 +148,8 @@ void Scheduler::add_stats(EngineStats& s) const {
     s.preemptions += m.preemptions;
     s.drafted_tokens += m.drafted_tokens;
     s.accepted_tokens += m.accepted_tokens;
+    s.experts_routed += m.experts_routed;
+    s.expert_hits += m.expert_hits;
   }
   s.kv_pages_total = rt_->kv->pages_total();
   s.kv_pages_used = rt_->kv->pages_used();
@@ -378,8 +380,11 @@ void Scheduler::run_pass() {
     stats_.bytes_read += prof.bytes_read;
     stats_.io_wait_s += prof.io_wait_s;
     stats_.compute_s += prof.compute_s;
+    stats_.experts_routed += prof.experts_routed;
+    stats_.expert_hits += prof.expert_hits;
   }
-  const PassStats ps{prof.rows, prof.wall_s, prof.io_wait_s, prof.compute_s, prof.bytes_read};
+  const PassStats ps{prof.rows,           prof.wall_s,      prof.io_wait_s,          prof.compute_s,
+                     prof.bytes_read,     prof.experts_routed, prof.expert_hits,   prof.expert_bytes_read};
   for (Seq* s : in_pass) {
     s->computed += int64_t(s->chunk);
     ++s->passes;

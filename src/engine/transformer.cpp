@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "runtime/expert_cache.h"
 #include "runtime/io_engine.h"
 #include "runtime/kv_pool.h"
 #include "runtime/layer_store.h"
@@ -25,6 +26,12 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
+
+// The widest FFN a row passes through: dense MLP, routed or shared expert.
+uint64_t widest_ffn(const ModelConfig& c) {
+  return std::max<uint64_t>({uint64_t(c.intermediate_size), uint64_t(c.moe_intermediate_size),
+                             uint64_t(c.shared_expert_intermediate_size)});
+}
 
 // kernels' attend() over a paged cache: the same arithmetic in the same
 // order (so f32 pages give bitwise the results of a contiguous cache), with
@@ -74,10 +81,15 @@ void attend_paged(const float* q, const KvSequence& kv, int64_t layer, size_t he
 
 uint64_t Transformer::activation_bytes(const ModelConfig& c, size_t rows, int64_t ctx, size_t threads) {
   const uint64_t h = uint64_t(c.hidden_size), q = uint64_t(c.q_dim()), kv = uint64_t(c.kv_dim()),
-                 ff = uint64_t(c.intermediate_size);
+                 ff = widest_ffn(c);
   uint64_t per_row = f32_bytes(2 * h + q + 2 * kv + q + 2 * ff) + h * 4 /* raw embedding row, widest dtype */;
   uint64_t vec = f32_bytes(std::max<uint64_t>(std::max(h, q), ff));
   uint64_t pages = 13 * 4096;  // each buffer rounds up to a page
+  if (c.is_moe()) {
+    const uint64_t E = uint64_t(c.num_experts), k = uint64_t(c.experts_per_token);
+    per_row += f32_bytes(E + k + k * h + 2 * h) + k * sizeof(int);
+    pages += 5 * 4096;
+  }
   return per_row * rows + f32_bytes(uint64_t(ctx)) * threads + 2 * vec + pages;
 }
 
@@ -86,12 +98,15 @@ uint64_t Transformer::logits_bytes(const ModelConfig& c, size_t rows) {
 }
 
 Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, ThreadPool& pool,
-                         MemoryLedger& ledger, size_t max_rows, int64_t max_context, size_t max_logit_rows)
+                         MemoryLedger& ledger, size_t max_rows, int64_t max_context, size_t max_logit_rows,
+                         ExpertCache* experts)
     : m_(m), store_(store), io_(io), pool_(pool), max_rows_(max_rows), max_context_(max_context),
-      max_logit_rows_(max_logit_rows), inv_freq_(rope_inv_freq(m.config)) {
+      max_logit_rows_(max_logit_rows), experts_(experts), inv_freq_(rope_inv_freq(m.config)) {
   const ModelConfig& c = m.config;
   const size_t R = max_rows, h = size_t(c.hidden_size), q = size_t(c.q_dim()), kv = size_t(c.kv_dim()),
-               ff = size_t(c.intermediate_size);
+               ff = size_t(widest_ffn(c));
+  for (const auto& L : m.layers)
+    if (!L.experts.empty() && !experts) throw Error("internal: an MoE model without an expert cache");
   auto buf = [&](size_t floats) { return AlignedBuffer(f32_bytes(floats), &ledger, "activations"); };
   x_ = buf(R * h);
   xn_ = buf(R * h);
@@ -107,6 +122,14 @@ Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, 
   vec_a_ = buf(vec);
   vec_b_ = buf(vec);
   logits_ = AlignedBuffer(logits_bytes(c, max_logit_rows) - 4096, &ledger, "logits");
+  if (c.is_moe()) {
+    const size_t E = size_t(c.num_experts), k = size_t(c.experts_per_token);
+    router_ = buf(R * E);
+    choice_w_ = buf(R * k);
+    expert_out_ = buf(R * k * h);
+    gathered_ = buf(R * h);
+    gathered_out_ = buf(R * h);
+  }
 }
 
 const float* Transformer::vec_f32(const TensorInfo* t, const uint8_t* data, float* scratch) {
@@ -191,12 +214,93 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
   for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
 
   rmsnorm(x, vec_f32(T(Role::FfnNorm), D(Role::FfnNorm), vec_a_.as<float>()), n, h, eps, xn);
+  if (T(Role::Router)) {
+    moe(l, base, n);
+    return;
+  }
   float *g = gate_.as<float>(), *up = up_.as<float>();
   linear(xn, n, T(Role::Gate), D(Role::Gate), g);
   linear(xn, n, T(Role::Up), D(Role::Up), up);
   silu_mul(g, up, n * ff);
   linear(g, n, T(Role::Down), D(Role::Down), xn);
   for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
+}
+
+// transformers' MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock /
+// Qwen3MoeSparseMoeBlock: softmax over the router logits, the top-k experts
+// (renormalized when norm_topk_prob), each a SwiGLU MLP, summed with those
+// weights; plus, in Qwen2MoE, a shared expert scaled by sigmoid(gate . x).
+void Transformer::moe(size_t l, const uint8_t* base, size_t n) {
+  const ModelConfig& c = m_.config;
+  const StreamUnit& u = store_.units()[l];
+  const LayerLayout& L = m_.layers[l];
+  auto T = [&](Role r) { return L.by_role[size_t(r)]; };
+  auto D = [&](Role r) { return u.data(base, T(r)); };
+  const size_t h = size_t(c.hidden_size), E = size_t(c.num_experts), k = size_t(c.experts_per_token);
+  float *x = x_.as<float>(), *xn = xn_.as<float>(), *logits = router_.as<float>(), *w = choice_w_.as<float>();
+  float* out = expert_out_.as<float>();
+
+  linear(xn, n, T(Role::Router), D(Role::Router), logits);
+  // Top-k of the softmax; ties go to the lower expert index (as torch.topk
+  // on CPU in practice), so the choice is deterministic.
+  std::vector<std::vector<size_t>> rows_of(E);  // choices (row * k + j) routed to each expert
+  std::vector<int> order(E);
+  for (size_t r = 0; r < n; ++r) {
+    float* p = logits + r * E;
+    softmax(p, E);
+    for (size_t e = 0; e < E; ++e) order[e] = int(e);
+    std::partial_sort(order.begin(), order.begin() + long(k), order.end(),
+                      [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float sum = 0;
+    for (size_t j = 0; j < k; ++j) sum += p[order[j]];
+    for (size_t j = 0; j < k; ++j) {
+      w[r * k + j] = c.norm_topk_prob ? p[order[j]] / sum : p[order[j]];
+      rows_of[size_t(order[j])].push_back(r * k + j);
+    }
+  }
+  std::vector<int> needed;
+  for (size_t e = 0; e < E; ++e)
+    if (!rows_of[e].empty()) needed.push_back(int(e));
+
+  // One read of each chosen expert serves all its rows; each choice's
+  // output lands in its own row of `out`, so the sum below is in a fixed
+  // order whatever order the cache hands experts over in.
+  float *xg = gathered_.as<float>(), *yg = gathered_out_.as<float>(), *g = gate_.as<float>(), *up = up_.as<float>();
+  experts_->run(l, needed, [&](int e, const uint8_t* wbase) {
+    const StreamUnit& eu = u.experts[size_t(e)];
+    const ExpertLayout& X = L.experts[size_t(e)];
+    const std::vector<size_t>& choices = rows_of[size_t(e)];
+    const size_t m = choices.size(), ff = size_t(X.gate->shape[0]);
+    for (size_t i = 0; i < m; ++i) std::memcpy(xg + i * h, xn + (choices[i] / k) * h, h * sizeof(float));
+    linear(xg, m, X.gate, eu.data(wbase, X.gate), g);
+    linear(xg, m, X.up, eu.data(wbase, X.up), up);
+    silu_mul(g, up, m * ff);
+    linear(g, m, X.down, eu.data(wbase, X.down), yg);
+    for (size_t i = 0; i < m; ++i) std::memcpy(out + choices[i] * h, yg + i * h, h * sizeof(float));
+  });
+
+  if (T(Role::SharedGate)) {
+    const size_t sf = size_t(c.shared_expert_intermediate_size);
+    linear(xn, n, T(Role::SharedGate), D(Role::SharedGate), g);
+    linear(xn, n, T(Role::SharedUp), D(Role::SharedUp), up);
+    silu_mul(g, up, n * sf);
+    linear(g, n, T(Role::SharedDown), D(Role::SharedDown), yg);
+    float* gate = xg;  // n scalars
+    linear(xn, n, T(Role::SharedExpertGate), D(Role::SharedExpertGate), gate);
+    for (size_t r = 0; r < n; ++r) {
+      const float s = 1.0f / (1.0f + std::exp(-gate[r]));
+      for (size_t i = 0; i < h; ++i) yg[r * h + i] *= s;
+    }
+  }
+  for (size_t r = 0; r < n; ++r) {
+    float* xr = x + r * h;
+    for (size_t i = 0; i < h; ++i) {
+      float acc = 0;
+      for (size_t j = 0; j < k; ++j) acc += w[r * k + j] * out[(r * k + j) * h + i];
+      if (T(Role::SharedGate)) acc += yg[r * h + i];
+      xr[i] += acc;
+    }
+  }
 }
 
 void Transformer::head_block(size_t unit, const uint8_t* base, const std::vector<size_t>& rows) {
@@ -232,6 +336,7 @@ const float* Transformer::forward(const Batch& b, PassProfile* profile) {
 
   const auto t0 = Clock::now();
   const StoreStats s0 = store_.stats();
+  const ExpertStats e0 = experts_ ? experts_->stats() : ExpertStats{};
   embed(b);
   const auto& units = store_.units();
   for (size_t i = 0; i < units.size(); ++i) {
@@ -248,6 +353,16 @@ const float* Transformer::forward(const Batch& b, PassProfile* profile) {
     profile->io_wait_s = double(s1.io_wait_ns - s0.io_wait_ns) * 1e-9;
     profile->compute_s = profile->wall_s - profile->io_wait_s;
     profile->bytes_read = s1.bytes_read - s0.bytes_read;
+    if (experts_) {
+      const ExpertStats e1 = experts_->stats();
+      profile->experts_routed = e1.routed - e0.routed;
+      profile->expert_hits = e1.hits - e0.hits;
+      profile->expert_bytes_read = e1.bytes_read - e0.bytes_read;
+      profile->bytes_read += profile->expert_bytes_read;
+      // Expert reads happen after routing, on this thread: compute waits.
+      profile->io_wait_s += double(e1.read_ns - e0.read_ns) * 1e-9;
+      profile->compute_s = profile->wall_s - profile->io_wait_s;
+    }
   }
   return logits_.as<float>();
 }

@@ -13,6 +13,7 @@
 
 namespace strata {
 
+class ExpertCache;
 class IoEngine;
 class LayerStore;
 class MemoryLedger;
@@ -21,7 +22,10 @@ class ThreadPool;
 struct PassProfile {
   size_t rows = 0;
   double wall_s = 0, io_wait_s = 0, compute_s = 0;
-  uint64_t bytes_read = 0;
+  uint64_t bytes_read = 0;          // layer, head and expert reads of the pass
+  uint64_t experts_routed = 0;      // distinct (layer, expert) pairs the pass needed
+  uint64_t expert_hits = 0;         // of those, already in the expert cache
+  uint64_t expert_bytes_read = 0;   // reading the others (part of bytes_read)
 };
 
 class Transformer {
@@ -31,8 +35,9 @@ class Transformer {
   static uint64_t activation_bytes(const ModelConfig& c, size_t max_rows, int64_t max_context, size_t threads);
   static uint64_t logits_bytes(const ModelConfig& c, size_t max_logit_rows);
 
+  // `experts` is required for an MoE model (nullptr otherwise).
   Transformer(const ModelLayout& model, LayerStore& store, IoEngine& io, ThreadPool& pool, MemoryLedger& ledger,
-              size_t max_rows, int64_t max_context, size_t max_logit_rows);
+              size_t max_rows, int64_t max_context, size_t max_logit_rows, ExpertCache* experts = nullptr);
 
   // Runs one pass; returns logits of the rows that asked, in row order,
   // as (count, vocab) floats valid until the next call.
@@ -44,6 +49,8 @@ class Transformer {
   void embed(const Batch& batch);
   void layer(size_t l, const uint8_t* base, const Batch& batch);
   void attention(size_t l, const Batch& batch);
+  // The routed-expert FFN of MoE layer l over n rows of xn_, added to x_.
+  void moe(size_t l, const uint8_t* base, size_t n);
   void head_block(size_t unit, const uint8_t* base, const std::vector<size_t>& logit_rows);
   void linear(const float* x, size_t n, const TensorInfo* w, const uint8_t* data, float* y);
   const float* vec_f32(const TensorInfo* t, const uint8_t* data, float* scratch);
@@ -55,7 +62,12 @@ class Transformer {
   size_t max_rows_;
   int64_t max_context_;
   size_t max_logit_rows_;
+  ExpertCache* experts_;
   std::vector<float> inv_freq_;
+  // MoE: router logits (rows, experts), each row's top-k weights (rows,
+  // top-k), each choice's expert output (rows, top-k, hidden), rows gathered
+  // for one expert and its output (rows, hidden).
+  AlignedBuffer router_, choice_w_, expert_out_, gathered_, gathered_out_;
   AlignedBuffer x_, xn_, q_, k_, v_, att_, gate_, up_, scores_, logits_, embed_raw_, vec_a_, vec_b_;
 };
 

@@ -68,7 +68,48 @@ void add_ids(const json& j, const char* key, std::vector<int32_t>& out) {
     add(*it);
 }
 
+// Mixtral names its expert count num_local_experts and sizes experts by
+// intermediate_size; the Qwen MoE families use num_experts and
+// moe_intermediate_size. transformers' defaults where a field is absent.
+void parse_moe(const json& j, const std::string& name, ModelConfig& c) {
+  const bool mixtral = c.architecture == "MixtralForCausalLM";
+  const bool qwen = c.architecture == "Qwen2MoeForCausalLM" || c.architecture == "Qwen3MoeForCausalLM";
+  if (!mixtral && !qwen) return;
+  c.num_experts = get_int(j, mixtral ? "num_local_experts" : "num_experts", name, mixtral ? 8 : 60, false);
+  c.experts_per_token = get_int(j, "num_experts_per_tok", name, mixtral ? 2 : 4, false);
+  if (c.experts_per_token > c.num_experts)
+    throw Error(fmt::format("{}: num_experts_per_tok {} exceeds the {} experts", name, c.experts_per_token,
+                            c.num_experts));
+  if (mixtral) {
+    c.moe_intermediate_size = c.intermediate_size;
+    c.norm_topk_prob = true;  // transformers' Mixtral always renormalizes the top-k
+    return;
+  }
+  c.moe_intermediate_size = get_int(j, "moe_intermediate_size", name, 0, true);
+  if (c.architecture == "Qwen2MoeForCausalLM")
+    c.shared_expert_intermediate_size = get_int(j, "shared_expert_intermediate_size", name, 0, true);
+  if (j.contains("norm_topk_prob") && j["norm_topk_prob"].is_boolean()) c.norm_topk_prob = j["norm_topk_prob"];
+  c.decoder_sparse_step = get_int(j, "decoder_sparse_step", name, 1, false);
+  auto it = j.find("mlp_only_layers");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_array()) throw Error(name + ": mlp_only_layers must be a list of layer indices");
+    for (const auto& v : *it) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= c.num_layers)
+        throw Error(fmt::format("{}: mlp_only_layers holds {}, not a layer index below {}", name, v.dump(),
+                                c.num_layers));
+      c.mlp_only_layers.push_back(v.get<int64_t>());
+    }
+  }
+}
+
 }  // namespace
+
+bool ModelConfig::moe_layer(int64_t l) const {
+  if (num_experts <= 0) return false;
+  for (int64_t m : mlp_only_layers)
+    if (m == l) return false;
+  return (l + 1) % decoder_sparse_step == 0;
+}
 
 ModelConfig parse_model_config(const std::string& text, const std::string& name) {
   json j = parse_json(text, name);
@@ -107,6 +148,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& name)
     throw Error(fmt::format("{}: hidden_act '{}' is not supported (only silu)", name, c.hidden_act));
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_token_id = j["bos_token_id"];
   add_ids(j, "eos_token_id", c.eos_token_ids);
+
+  parse_moe(j, name, c);
 
   auto rs = j.find("rope_scaling");
   if (rs != j.end() && !rs->is_null()) {

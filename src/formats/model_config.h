@@ -41,8 +41,24 @@ struct ModelConfig {
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;  // from config.json and generation_config.json
 
+  // Mixture of experts (0 experts = dense). Mixtral: num_local_experts,
+  // experts of intermediate_size; Qwen2MoE/Qwen3MoE: num_experts of
+  // moe_intermediate_size, dense layers (mlp_only_layers, or off the
+  // decoder_sparse_step) of intermediate_size.
+  int64_t num_experts = 0;
+  int64_t experts_per_token = 0;       // top-k
+  int64_t moe_intermediate_size = 0;   // per routed expert
+  int64_t shared_expert_intermediate_size = 0;  // Qwen2MoE; 0 = none
+  bool norm_topk_prob = false;         // renormalize the top-k probabilities (Mixtral always)
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;
+
   int64_t q_dim() const { return num_heads * head_dim; }
   int64_t kv_dim() const { return num_kv_heads * head_dim; }
+  bool is_moe() const { return num_experts > 0; }
+  // Whether layer `l` has routed experts (else a dense MLP), as in
+  // transformers' Qwen2Moe/Qwen3Moe decoder layers.
+  bool moe_layer(int64_t l) const;
 };
 
 // Parses config.json text; `display_name` prefixes every error.

@@ -50,23 +50,36 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
     p.slot_bytes = std::max(p.slot_bytes, u.slot_bytes);
     all += u.slot_bytes;
   }
-  p.min_budget = p.fixed_bytes + std::min(all, p.slot_bytes);
-  p.budget = req.budget ? req.budget : auto_budget(p.fixed_bytes + all);
+  p.expert_slot_bytes = req.expert_slot_bytes;
+  const uint64_t all_experts = uint64_t(req.experts) * req.expert_slot_bytes;
+  const size_t min_experts = std::min(req.experts, std::max<size_t>(req.min_expert_slots, req.experts ? 1 : 0));
+  const uint64_t min_expert_bytes = uint64_t(min_experts) * req.expert_slot_bytes;
+  p.min_budget = p.fixed_bytes + std::min(all, p.slot_bytes) + min_expert_bytes;
+  p.budget = req.budget ? req.budget : auto_budget(p.fixed_bytes + all + all_experts);
   p.resident.assign(units.size(), false);
   if (p.budget < p.min_budget) {
+    const std::string experts =
+        min_experts ? fmt::format(", {} expert slots of {} (top-k)", min_experts, format_bytes(req.expert_slot_bytes))
+                    : "";
     throw Error(fmt::format(
         "max_memory {} is below the minimum of {} for this model and request (one streaming slot {} for the "
-        "largest layer, KV cache {}, activations {}, logits {}, reserve {})",
-        format_bytes(p.budget), format_bytes(p.min_budget), format_bytes(p.slot_bytes), format_bytes(p.kv_bytes),
-        format_bytes(p.activation_bytes), format_bytes(p.logits_bytes), format_bytes(kPlanReserveBytes)));
+        "largest layer{}, KV cache {}, activations {}, logits {}, reserve {})",
+        format_bytes(p.budget), format_bytes(p.min_budget), format_bytes(p.slot_bytes), experts,
+        format_bytes(p.kv_bytes), format_bytes(p.activation_bytes), format_bytes(p.logits_bytes),
+        format_bytes(kPlanReserveBytes)));
   }
   uint64_t room = p.budget - p.fixed_bytes;
-  if (all <= room) {
+  if (all + all_experts <= room) {
     p.resident.assign(units.size(), true);
     p.resident_bytes = all;
-    p.total_bytes = p.fixed_bytes + all;
+    p.expert_slots = req.experts;
+    p.total_bytes = p.fixed_bytes + all + all_experts;
     return p;
   }
+  // The experts one decode row needs come first; more cache comes after
+  // the resident units, which every pass reads (an expert only when routed).
+  p.expert_slots = min_experts;
+  room -= min_expert_bytes;
   // Two slots let the next unit load while this one computes; a third keeps
   // the disk queue full across unit boundaries (two loaders). Residents come
   // next (each resident byte is a byte never read again); spare room then
@@ -90,6 +103,11 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
       p.resident_bytes += units[i].slot_bytes;
     }
   }
+  if (req.expert_slot_bytes) {
+    const size_t more = size_t(std::min<uint64_t>(req.experts - p.expert_slots, room / req.expert_slot_bytes));
+    p.expert_slots += more;
+    room -= more * req.expert_slot_bytes;
+  }
   size_t streaming = units.size() - p.resident_units();
   while (!req.slots && slots < req.max_slots && slots < streaming && room >= p.slot_bytes) {
     ++slots;
@@ -99,7 +117,7 @@ Plan make_plan(const std::vector<StreamUnit>& units, const PlanRequest& req) {
   p.n_slots = slots;
   for (size_t i = 0; i < units.size(); ++i)
     if (!p.resident[i]) p.streamed_bytes_per_pass += units[i].file_bytes;
-  p.total_bytes = p.fixed_bytes + p.resident_bytes + p.n_slots * p.slot_bytes;
+  p.total_bytes = p.fixed_bytes + p.resident_bytes + p.n_slots * p.slot_bytes + p.expert_slots * p.expert_slot_bytes;
   return p;
 }
 

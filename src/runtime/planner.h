@@ -23,6 +23,12 @@ struct PlanRequest {
   // starts the next unit while the other's requests drain), then residents,
   // then deeper up to max_slots.
   size_t slots = 0;
+  // Routed experts (MoE): their count over all layers, the slot one takes,
+  // and the slots the cache needs at least (the experts one decode row
+  // reads per layer, top-k; a pass needing more reads them in waves).
+  size_t experts = 0;
+  uint64_t expert_slot_bytes = 0;
+  size_t min_expert_slots = 0;
 };
 
 struct Plan {
@@ -35,7 +41,9 @@ struct Plan {
   uint64_t fixed_bytes = 0;      // kv + activations + logits + reserve
   uint64_t min_budget = 0;       // smallest budget that can run this request
   uint64_t total_bytes = 0;      // what this plan charges at most
-  uint64_t streamed_bytes_per_pass = 0;  // file bytes read per forward pass
+  uint64_t streamed_bytes_per_pass = 0;  // file bytes read per forward pass (layer and head units)
+  size_t expert_slots = 0;       // expert cache (ExpertCache); == experts: all cached after first use
+  uint64_t expert_slot_bytes = 0;
   size_t resident_units() const;
 };
 

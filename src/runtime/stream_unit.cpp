@@ -61,6 +61,7 @@ UnitPiece whole(const TensorInfo* t) { return {t, 0, t->nbytes, 0}; }
 
 std::string StreamUnit::name() const {
   if (kind == Kind::Layer) return fmt::format("layer {}", layer);
+  if (kind == Kind::Expert) return fmt::format("layer {} expert {}", layer, expert);
   return fmt::format("head rows {}..{}", row_begin, row_end);
 }
 
@@ -80,6 +81,17 @@ std::vector<StreamUnit> build_stream_units(const ModelLayout& m) {
     for (const TensorInfo* t : m.layers[l].in_order) u.pieces.push_back(whole(t));
     layout_unit(u, m);
     largest = std::max(largest, u.slot_bytes);
+    for (size_t e = 0; e < m.layers[l].experts.size(); ++e) {
+      const ExpertLayout& x = m.layers[l].experts[e];
+      StreamUnit eu;
+      eu.kind = StreamUnit::Kind::Expert;
+      eu.layer = int64_t(l);
+      eu.expert = int64_t(e);
+      for (const TensorInfo* t : {x.gate, x.up, x.down}) eu.pieces.push_back(whole(t));
+      layout_unit(eu, m);
+      largest = std::max(largest, eu.slot_bytes);
+      u.experts.push_back(std::move(eu));
+    }
     units.push_back(std::move(u));
   }
   const int64_t vocab = m.config.vocab_size;
@@ -98,6 +110,19 @@ std::vector<StreamUnit> build_stream_units(const ModelLayout& m) {
     units.push_back(std::move(u));
   }
   return units;
+}
+
+uint64_t largest_expert_bytes(const std::vector<StreamUnit>& units) {
+  uint64_t b = 0;
+  for (const auto& u : units)
+    for (const auto& e : u.experts) b = std::max(b, e.slot_bytes);
+  return b;
+}
+
+size_t expert_count(const std::vector<StreamUnit>& units) {
+  size_t n = 0;
+  for (const auto& u : units) n += u.experts.size();
+  return n;
 }
 
 }  // namespace strata

@@ -147,15 +147,19 @@ BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport*
     req.stop_at_eos = false;
     GenerateResult g = e->generate(req);
     std::vector<double> wall, io, comp;
+    uint64_t bytes = 0;
     for (size_t i = 1; i < g.passes.size(); ++i) {
       wall.push_back(g.passes[i].wall_s);
       io.push_back(g.passes[i].io_wait_s);
       comp.push_back(g.passes[i].compute_s);
+      bytes += g.passes[i].bytes_read;
     }
     r.seconds_per_pass = median(wall);
     r.io_wait_s = median(io);
     r.compute_s = median(comp);
-    r.bytes_per_pass = g.plan.streamed_bytes_per_pass;
+    r.unit_bytes_per_pass = g.plan.streamed_bytes_per_pass;
+    // Routed experts vary per pass: their mean joins the planned units.
+    r.bytes_per_pass = g.passes.size() > 1 ? bytes / (g.passes.size() - 1) : r.unit_bytes_per_pass;
     r.tokens_per_s = r.seconds_per_pass > 0 ? 1.0 / r.seconds_per_pass : 0;
     if (rep) {
       rep->output_ids = g.output_ids;
@@ -186,7 +190,8 @@ BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport*
     r.seconds_per_pass = st.wall_s / passes;
     r.io_wait_s = st.io_wait_s / passes;
     r.compute_s = r.seconds_per_pass - r.io_wait_s;
-    r.bytes_per_pass = st.plan.streamed_bytes_per_pass;
+    r.unit_bytes_per_pass = st.plan.streamed_bytes_per_pass;
+    r.bytes_per_pass = st.bytes_read / uint64_t(passes);
     r.tokens_per_s = st.wall_s > 0 ? double(st.generated_tokens) / st.wall_s : 0;
     if (rep) {
       rep->io_method = e->io_method();
@@ -199,7 +204,7 @@ BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport*
   }
   if (rep) {
     rep->io_method_reason = e->io_method_reason();
-    if (r.bytes_per_pass > 0) r.read_only_seconds_per_pass = e->read_only_pass_seconds(4);
+    if (r.unit_bytes_per_pass > 0) r.read_only_seconds_per_pass = e->read_only_pass_seconds(4);
   }
   return r;
 }
@@ -331,7 +336,7 @@ BenchReport run_bench(const BenchOptions& o) {
   // plain probes above can read slower than the loaders, which is why both
   // are measured and the best is the limit).
   if (rep.strata.read_only_seconds_per_pass > 0) {
-    record_disk(rep, {"loaders", double(rep.strata.bytes_per_pass) / rep.strata.read_only_seconds_per_pass,
+    record_disk(rep, {"loaders", double(rep.strata.unit_bytes_per_pass) / rep.strata.read_only_seconds_per_pass,
                       fmt::format("the layer store's loaders ({}), passes with no compute", rep.io_method)});
   }
   if (rep.strata.seconds_per_pass > 0 && rep.disk_bytes_per_s > 0)

@@ -35,7 +35,8 @@ struct MethodThroughput {
 
 struct BenchRun {
   double seconds_per_pass = 0, io_wait_s = 0, compute_s = 0;  // medians per decode pass
-  uint64_t bytes_per_pass = 0;
+  uint64_t bytes_per_pass = 0;         // measured: layer and head units, plus routed experts (MoE)
+  uint64_t unit_bytes_per_pass = 0;    // the planned layer and head units alone (what read-only passes read)
   double tokens_per_s = 0;
   double read_only_seconds_per_pass = 0;  // the same passes, loading only (median)
 };
