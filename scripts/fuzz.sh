@@ -45,10 +45,10 @@ else
     EXTRA_LIBS=(-lpcre2-8 -lutf8proc)
   fi
   if [ "$TARGET" = jinja ]; then
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" "$ROOT"/src/tokenizer/jinja/*.cpp \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" "$ROOT"/src/tokenizer/jinja/*.cpp \
       "$ROOT/fuzz/fuzz_jinja.cpp" -lfmt -lutf8proc -o "$BIN"
   else
-    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" \
+    "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer $SAN -I "$ROOT/src" -I "$ROOT/include" \
       "$ROOT/src/core/dtype.cpp" "$ROOT/src/formats/safetensors.cpp" "${EXTRA_SRC[@]}" "$ROOT/fuzz/fuzz_$TARGET.cpp" \
       -lfmt "${EXTRA_LIBS[@]}" -o "$BIN"
   fi

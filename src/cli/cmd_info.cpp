@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/common.h"
+#include "commands.h"
+#include "common.h"
 
 namespace strata::cli {
 
