@@ -28,7 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include "strata/error.h"
 
 namespace strata {
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/error.h"
 #include "strata/sampling.h"
 #include "strata/scheduler.h"
 
@@ -234,6 +235,12 @@ class Engine {
   // passes as soon as the KV pool has room. See scheduler.h.
   virtual RequestHandle submit(Request request) = 0;
   virtual EngineStats stats() const = 0;
+  // Builds the runtime now, as the first generate() of `context` positions
+  // would (KV pool, streaming slots, resident units read), instead of at the
+  // first request; nothing when it is built already. stats().startup_s and
+  // resident_bytes_read say what it cost. Throws UsageError for a context
+  // beyond the model's, Error when the budget cannot hold the plan.
+  virtual void load(int64_t context = 1) = 0;
   // The model's tokenizer (tokenizer.json beside the weights, or a GGUF's
   // metadata), or nullptr when it has none.
   virtual const class Tokenizer* tokenizer() const = 0;

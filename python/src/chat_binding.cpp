@@ -10,7 +10,7 @@
 #include <string>
 
 #include "strata/chat.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace pyb = pybind11;
 using namespace pybind11::literals;

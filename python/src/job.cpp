@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/error.h"
+#include "strata/error.h"
 
 namespace strata::py {
 

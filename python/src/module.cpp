@@ -17,13 +17,13 @@
 #include <memory>
 #include <system_error>
 
-#include "core/error.h"  // strata::Error / UsageError: what the public API throws
+#include "strata/error.h"  // strata::Error / UsageError: what the public API throws
 #include "job.h"
 #include "strata/convert.h"
 #include "strata/hub.h"
 #include "strata/prompt.h"
 #include "strata/strata.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace pyb = pybind11;
 using namespace pybind11::literals;

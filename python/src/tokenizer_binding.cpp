@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "strata/prompt.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace pyb = pybind11;
 using namespace pybind11::literals;

@@ -1,4 +1,4 @@
-#include "cli/batch_files.h"
+#include "batch_files.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -9,9 +9,9 @@
 #include <fstream>
 #include <map>
 
-#include "core/error.h"
+#include "strata/error.h"
 #include "strata/chat.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace strata::cli {
 namespace {

@@ -1,8 +1,8 @@
-#include "cli/chat_common.h"
+#include "chat_common.h"
 
 #include <filesystem>
 
-#include "core/error.h"
+#include "strata/error.h"
 
 namespace strata::cli {
 

@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/batch_files.h"
-#include "cli/chat_common.h"
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "tokenizer/tokenizer.h"
+#include "batch_files.h"
+#include "chat_common.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
+#include "strata/tokenizer.h"
 
 namespace strata::cli {
 namespace {

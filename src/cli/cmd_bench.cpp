@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "convert/synthetic_model.h"
-#include "core/error.h"
-#include "tools/bench.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
+#include "strata/bench.h"
+#include "strata/convert.h"
 
 namespace strata::cli {
 
@@ -53,12 +53,12 @@ Runner register_bench(CLI::App& app) {
     if (!o->synthetic.empty()) {
       if (fs::exists(o->model.model) && !fs::is_empty(o->model.model))
         throw UsageError(o->model.model + ": exists and is not empty; --synthetic writes a fresh model there");
-      const SynthPreset& preset = find_synth_preset(o->synthetic);
-      SynthOptions so;
-      so.dtype = parse_dtype(o->dtype);
-      progress(fmt::format("writing a synthetic {} model to {}", preset.name, o->model.model));
+      SyntheticModelOptions so;
+      so.preset = o->synthetic;
+      so.dtype = o->dtype;
+      progress(fmt::format("writing a synthetic {} model to {}", so.preset, o->model.model));
       cleanup.dir = o->model.model;
-      write_synthetic_model(o->model.model, preset.config, so);
+      write_synthetic_model(o->model.model, so);
     }
     BenchOptions bo;
     bo.model = o->synthetic.empty() ? resolve_model_arg(o->model.model) : o->model.model;

@@ -7,10 +7,10 @@
 #include <memory>
 #include <sstream>
 
-#include "cli/chat_common.h"
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
+#include "chat_common.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
 
 namespace strata::cli {
 namespace {

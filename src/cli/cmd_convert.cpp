@@ -6,13 +6,11 @@
 #include <filesystem>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "convert/gguf_convert.h"
-#include "core/byte_size.h"
-#include "convert/quant_recipe.h"
-#include "core/dtype.h"
-#include "core/error.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/byte_size.h"
+#include "strata/convert.h"
+#include "strata/error.h"
 
 namespace strata::cli {
 
@@ -28,7 +26,7 @@ Runner register_convert(CLI::App& app) {
   cmd->add_option("--compression", o->compression, "8bit (--type q8_0), 4bit (--type q4_0) or none (the source type)")
       ->check(CLI::IsMember({"8bit", "4bit", "none"}));
   cmd->add_option("--type", o->type,
-                  "Weight types, as llama-quantize names them: " + quant_recipe_names() +
+                  "Weight types, as llama-quantize names them: " + convert_type_names() +
                       " (K-quant mixes choose per tensor as llama.cpp does)");
   cmd->add_option("--threads", o->threads, "Threads for quantization (default: all cores)");
   return [o]() {
@@ -37,39 +35,20 @@ Runner register_convert(CLI::App& app) {
       std::fprintf(stderr, "strata convert: give --compression or --type, not both\n");
       return 2;
     }
-    GgufConvertOptions opt;
+    ConvertOptions opt;
     opt.threads = o->threads;
     if (!o->type.empty()) {
-      const QuantRecipe* r = find_quant_recipe(o->type);
-      if (!r) {
-        std::fprintf(stderr, "strata convert: --type %s: expected one of %s\n", o->type.c_str(),
-                     quant_recipe_names().c_str());
-        return 2;
-      }
-      opt.recipe = std::string(r->name);
-      opt.type = r->base;
+      opt.type = o->type;  // convert_model checks the name (UsageError, exit 2)
     } else if (o->compression == "4bit") {
-      opt.recipe = "q4_0";
-      opt.type = DType::Q4_0;
+      opt.type = "q4_0";
     } else if (o->compression == "none") {
-      // The source's own type, as in its config (F32 when unknown).
-      opt.type = DType::F32;
-      std::FILE* f = std::fopen((std::filesystem::path(o->model) / "config.json").c_str(), "r");
-      if (f) {
-        char buf[1 << 16];
-        size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-        std::fclose(f);
-        std::string s(buf, n);
-        if (s.find("\"bfloat16\"") != std::string::npos) opt.type = DType::BF16;
-        else if (s.find("\"float16\"") != std::string::npos) opt.type = DType::F16;
-      }
+      opt.compression = "none";  // the source's own type, as in its config (F32 when unknown)
     } else {  // --compression 8bit, the default
-      opt.recipe = "q8_0";
-      opt.type = DType::Q8_0;
+      opt.type = "q8_0";
     }
     const bool tty = isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
-    opt.progress = [&](const GgufConvertProgress& p) {
+    opt.progress = [&](const ConvertProgress& p) {
       if (!tty) return;
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       double rate = s > 0 ? double(p.bytes_written) / s : 0;
@@ -79,10 +58,10 @@ Runner register_convert(CLI::App& app) {
       std::fprintf(stderr, "\r[%-*s] layer %lld/%lld  %.1f MB/s  ETA %.0f s   ", width, std::string(size_t(fill), '#').c_str(),
                    (long long)p.layers_done, (long long)p.layers_total, rate / 1e6, left);
     };
-    GgufConvertReport r = convert_to_gguf(o->model, o->out, opt);
+    ConvertResult r = convert_model(o->model, o->out, opt);
     if (tty) std::fprintf(stderr, "\n");
     for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-    std::printf("wrote %s (%s, %zu tensors, %s%s)\n", o->out.c_str(), opt.recipe.empty() ? std::string(dtype_name(opt.type)).c_str() : opt.recipe.c_str(),
+    std::printf("wrote %s (%s, %zu tensors, %s%s)\n", o->out.c_str(), r.type.c_str(),
                 r.tensors, format_bytes(r.bytes).c_str(), r.tokenizer ? ", with tokenizer" : "");
     return 0;
   };

@@ -1,11 +1,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/common.h"
+#include "commands.h"
+#include "common.h"
 
 namespace strata::cli {
 
@@ -13,6 +14,7 @@ Runner register_info(CLI::App& app) {
   struct Opts {
     ModelOptions model;
     int64_t context = 0;
+    bool load = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("info", "Describe a model and the memory plan strata would use");
@@ -20,11 +22,30 @@ Runner register_info(CLI::App& app) {
   cmd->add_option("--context", o->context,
                   "Positions the plan's KV cache holds (default: min(2048, the model's context))")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--load", o->load,
+                "Also build the runtime of the plan (read the resident units) and report the startup time");
   return [o]() {
-    auto engine = open_engine(o->model);
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    EngineOptions eo = engine_options(o->model);
+    if (o->load) eo.context = o->context;  // the runtime load() builds is the plan shown (0 = set below)
+    auto engine = open_engine(o->model, eo);
+    const double open_s = std::chrono::duration<double>(Clock::now() - t0).count();
     ModelInfo i = engine->info();
     int64_t ctx = o->context ? o->context : std::min<int64_t>(2048, i.max_position_embeddings);
+    if (o->load && !o->context) {
+      // The default context was only known once the model was open.
+      eo.context = ctx;
+      engine = open_engine(o->model, eo);
+    }
     MemoryPlan p = engine->plan_for(ctx);
+    // Startup: opening the model (manifest, validation) plus building the
+    // runtime (I/O engine, KV pool, slots, resident units read).
+    EngineStats st;
+    if (o->load) {
+      engine->load(ctx);
+      st = engine->stats();
+    }
     if (json_output(o->model)) {
       nlohmann::json j = {{"path", i.path},
                           {"architecture", i.architecture},
@@ -55,7 +76,13 @@ Runner register_info(CLI::App& app) {
                           {"io_method_reason", engine->io_method_reason()},
                           {"bytes_read_per_pass", p.streamed_bytes_per_pass},
                           {"min_memory_bytes", p.min_budget},
-                          {"plan", plan_json(p)}};
+                          {"plan", plan_json(p)},
+                          {"open_s", open_s}};
+      if (o->load) {
+        j["startup_s"] = open_s + st.startup_s;
+        j["runtime_s"] = st.startup_s;
+        j["resident_bytes_read"] = st.resident_bytes_read;
+      }
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
@@ -83,6 +110,11 @@ Runner register_info(CLI::App& app) {
     std::printf("read per pass:  %s (model %s - resident %s)\n", format_bytes(p.streamed_bytes_per_pass).c_str(),
                 format_bytes(i.total_bytes).c_str(), format_bytes(p.resident_bytes).c_str());
     std::printf("memory plan for a context of %lld positions:\n%s", (long long)ctx, plan_text(p).c_str());
+    if (o->load)
+      std::printf("startup:        %.3f s (open %.3f s, runtime %.3f s: %zu resident units, %s read)\n",
+                  open_s + st.startup_s, open_s, st.startup_s, p.resident_units, format_bytes(st.resident_bytes_read).c_str());
+    else
+      std::printf("startup:        open %.3f s (--load also reads the resident units and times it)\n", open_s);
     return 0;
   };
 }

@@ -7,7 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
+#include "commands.h"
 #include "strata/hub.h"
 #include "strata/strata.h"
 

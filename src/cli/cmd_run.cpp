@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/chat_common.h"
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "tokenizer/stream_decoder.h"
+#include "chat_common.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
+#include "strata/stream_decoder.h"
 
 namespace strata::cli {
 

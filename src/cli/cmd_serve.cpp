@@ -14,10 +14,10 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "server/server.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
+#include "server.h"
 
 namespace strata::cli {
 

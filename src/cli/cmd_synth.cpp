@@ -5,10 +5,9 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/commands.h"
-#include "convert/synthetic_model.h"
-#include "core/byte_size.h"
-#include "core/dtype.h"
+#include "commands.h"
+#include "strata/byte_size.h"
+#include "strata/convert.h"
 
 namespace strata::cli {
 
@@ -33,16 +32,16 @@ Runner register_synth(CLI::App& app) {
       if (!o->list) {
         std::fprintf(stderr, "strata synth: --preset is required; presets:\n");
       }
-      for (const auto& p : synth_presets()) std::printf("  %-14s %s\n", p.name, p.description);
+      for (const auto& p : synthetic_presets()) std::printf("  %-14s %s\n", p.name.c_str(), p.description.c_str());
       return o->list ? 0 : 2;
     }
     if (o->out.empty()) {
       std::fprintf(stderr, "strata synth: -o DIR is required\n");
       return 2;
     }
-    const SynthPreset& preset = find_synth_preset(o->preset);
-    SynthOptions so;
-    so.dtype = parse_dtype(o->dtype);
+    SyntheticModelOptions so;
+    so.preset = o->preset;
+    so.dtype = o->dtype;
     so.seed = o->seed;
     so.layers = o->layers;
     const bool tty = isatty(2);
@@ -55,9 +54,9 @@ Runner register_synth(CLI::App& app) {
                    format_bytes(done).c_str(), format_bytes(total).c_str(), format_bytes(uint64_t(rate)).c_str(),
                    rate > 0 ? double(total - done) / rate : 0.0);
     };
-    uint64_t bytes = write_synthetic_model(o->out, preset.config, so);
+    uint64_t bytes = write_synthetic_model(o->out, so);
     if (tty) std::fprintf(stderr, "\n");
-    std::printf("wrote %s (%s, %s of weights)\n", o->out.c_str(), preset.name, format_bytes(bytes).c_str());
+    std::printf("wrote %s (%s, %s of weights)\n", o->out.c_str(), so.preset.c_str(), format_bytes(bytes).c_str());
     return 0;
   };
 }

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
 
 namespace strata::cli {
 namespace {

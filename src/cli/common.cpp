@@ -1,4 +1,4 @@
-#include "cli/common.h"
+#include "common.h"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.h"
+#include "strata/error.h"
 #include "strata/hub.h"
 #include "strata/prompt.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "strata/strata.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace strata::cli {
 

@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <exception>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
+#include "commands.h"
+#include "common.h"
+#include "strata/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"strata: run language models larger than memory by streaming layers from disk"};

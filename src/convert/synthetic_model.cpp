@@ -261,8 +261,8 @@ uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConf
     for (int64_t d : t.shape) n *= uint64_t(d);
     total += n;
   }
+  uint64_t done = 0;  // outlives the fills below, which write_sharded calls
   if (opt.progress) {
-    uint64_t done = 0;
     for (auto& t : tensors) {
       uint64_t n = dtype_size(t.dtype);
       for (int64_t d : t.shape) n *= uint64_t(d);

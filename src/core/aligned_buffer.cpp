@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -10,6 +11,15 @@
 #include "core/memory_ledger.h"
 
 namespace strata {
+
+namespace {
+
+constexpr size_t kHuge = size_t(2) << 20;
+
+// Buffers of this size or more are their own mappings (see the constructor).
+bool mapped(size_t rounded) { return rounded >= (size_t(1) << 20); }
+
+}  // namespace
 
 AlignedBuffer::AlignedBuffer(size_t bytes, MemoryLedger* ledger, const char* what) {
   if (bytes == 0) return;
@@ -20,14 +30,32 @@ AlignedBuffer::AlignedBuffer(size_t bytes, MemoryLedger* ledger, const char* wha
   // makes loading resident layers slow on VMs (measured 0.3 GB/s with 4 KiB
   // pages, 0.5 GB/s with 2 MiB ones). The tail stays in small pages, so the
   // memory used is still `rounded`, what the ledger was charged.
-  constexpr size_t kHuge = size_t(2) << 20;
-  const bool huge = rounded >= 4 * kHuge;
-  void* p = huge ? std::aligned_alloc(kHuge, (rounded + kHuge - 1) / kHuge * kHuge) : std::aligned_alloc(kAlignment, rounded);
+  void* p = nullptr;
+  if (mapped(rounded)) {
+    // Mapped directly, so freeing returns the memory to the kernel at once.
+    // From malloc, a freed buffer of up to 32 MiB raises glibc's mmap
+    // threshold and the next ones come from the heap, which keeps what is
+    // freed: a second Engine in the same process (strata bench's baseline)
+    // then needed twice the budget and was OOM-killed in a memory cgroup.
+    const size_t align = rounded >= 4 * kHuge ? kHuge : kAlignment;
+    const size_t span = rounded + align - kAlignment;
+    void* m = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+      const uintptr_t base = reinterpret_cast<uintptr_t>(m);
+      const uintptr_t start = (base + align - 1) / align * align;
+      if (start > base) ::munmap(m, start - base);
+      if (base + span > start + rounded) ::munmap(reinterpret_cast<void*>(start + rounded), base + span - start - rounded);
+      p = reinterpret_cast<void*>(start);
+      if (align == kHuge) ::madvise(p, rounded / kHuge * kHuge, MADV_HUGEPAGE);
+    }
+  } else {
+    p = std::aligned_alloc(kAlignment, rounded);
+  }
   if (!p) {
     if (ledger) ledger->release(rounded);
     throw Error(std::string("out of memory allocating ") + what);
   }
-  if (huge) ::madvise(p, rounded / kHuge * kHuge, MADV_HUGEPAGE);
+  // Touched now, so the kernel charges the memory when the ledger does.
   std::memset(p, 0, rounded);
   data_ = static_cast<uint8_t*>(p);
   size_ = rounded;
@@ -38,7 +66,8 @@ AlignedBuffer::~AlignedBuffer() { reset(); }
 
 void AlignedBuffer::reset() {
   if (data_) {
-    std::free(data_);
+    if (mapped(size_)) ::munmap(data_, size_);
+    else std::free(data_);
     if (ledger_) ledger_->release(size_);
   }
   data_ = nullptr;

@@ -356,6 +356,12 @@ class EngineImpl final : public Engine {
     return a.sched->submit(st);
   }
 
+  void load(int64_t context) override {
+    if (context < 1) throw UsageError("context must be at least 1");
+    check_context(context);
+    runtime(Use::Generate, context, 1);
+  }
+
   EngineStats stats() const override {
     EngineStats s;
     std::lock_guard<std::mutex> lk(rt_mu_);

@@ -1,4 +1,4 @@
-#include "server/api_error.h"
+#include "api_error.h"
 
 namespace strata::server {
 

@@ -1,6 +1,6 @@
-#include "server/auth.h"
+#include "auth.h"
 
-#include "server/api_error.h"
+#include "api_error.h"
 
 namespace strata::server {
 

@@ -1,11 +1,11 @@
-#include "server/chat_format.h"
+#include "chat_format.h"
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "server/api_error.h"
+#include "strata/error.h"
+#include "api_error.h"
 #include "strata/chat.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/tokenizer.h"
 
 namespace strata::server {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "server/request_parser.h"
+#include "request_parser.h"
 #include "strata/strata.h"
 
 namespace strata {

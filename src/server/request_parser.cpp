@@ -1,4 +1,4 @@
-#include "server/request_parser.h"
+#include "request_parser.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <random>
 #include <set>
 
-#include "server/api_error.h"
+#include "api_error.h"
 
 namespace strata::server {
 namespace {

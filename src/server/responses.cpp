@@ -1,4 +1,4 @@
-#include "server/responses.h"
+#include "responses.h"
 
 #include <fmt/format.h>
 

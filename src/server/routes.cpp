@@ -1,17 +1,17 @@
-#include "server/routes.h"
+#include "routes.h"
 
 #include <httplib.h>
 
 #include <chrono>
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "server/api_error.h"
-#include "server/auth.h"
-#include "server/request_parser.h"
-#include "server/responses.h"
-#include "server/sse.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/error.h"
+#include "api_error.h"
+#include "auth.h"
+#include "request_parser.h"
+#include "responses.h"
+#include "sse.h"
+#include "strata/tokenizer.h"
 
 namespace strata::server {
 namespace {

@@ -2,7 +2,7 @@
 // GET /v1/models, GET /health, GET /metrics; 405 for other methods on them.
 #pragma once
 
-#include "server/server_state.h"
+#include "server_state.h"
 
 namespace strata::server {
 

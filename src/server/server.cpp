@@ -1,4 +1,4 @@
-#include "server/server.h"
+#include "server.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -6,12 +6,12 @@
 #include <chrono>
 #include <cstdio>
 
-#include "core/error.h"
-#include "server/api_error.h"
-#include "server/responses.h"
-#include "server/routes.h"
-#include "server/server_state.h"
-#include "tokenizer/tokenizer.h"
+#include "strata/error.h"
+#include "api_error.h"
+#include "responses.h"
+#include "routes.h"
+#include "server_state.h"
+#include "strata/tokenizer.h"
 
 namespace strata::server {
 namespace {

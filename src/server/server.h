@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "server/chat_format.h"
+#include "chat_format.h"
 #include "strata/strata.h"
 
 namespace strata::server {

@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "server/chat_format.h"
-#include "server/metrics.h"
-#include "server/server.h"
+#include "chat_format.h"
+#include "metrics.h"
+#include "server.h"
 
 namespace httplib {
 class Server;

@@ -1,4 +1,4 @@
-#include "server/sse.h"
+#include "sse.h"
 
 #include <chrono>
 
