@@ -19,42 +19,17 @@
 #include "runtime/planner.h"
 #include "runtime/stream_unit.h"
 #include "strata/strata.h"
+#include "naive_model.h"
 #include "test_models.h"
 #include "test_util.h"
 
 namespace strata::test {
 namespace {
 
-using Vec = std::vector<double>;
-using Tensors = std::map<std::string, std::vector<float>>;
-
-Vec matvec(const std::vector<float>& w, const Vec& x, size_t out) {
-  Vec y(out, 0.0);
-  const size_t in = x.size();
-  for (size_t o = 0; o < out; ++o)
-    for (size_t i = 0; i < in; ++i) y[o] += double(w[o * in + i]) * x[i];
-  return y;
-}
-
-Vec rms(const Vec& x, const std::vector<float>& w, double eps) {
-  double ss = 0;
-  for (double v : x) ss += v * v;
-  double inv = 1.0 / std::sqrt(ss / double(x.size()) + eps);
-  Vec y(x.size());
-  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * inv * w[i];
-  return y;
-}
-
-void rotate(double* h, const ModelConfig& c, int64_t pos) {
-  size_t half = size_t(c.head_dim / 2);
-  for (size_t i = 0; i < half; ++i) {
-    double f = 1.0 / std::pow(c.rope_theta, double(2 * i) / double(c.head_dim));
-    double a = double(float(pos) * float(f));
-    double x = h[i], y = h[i + half];
-    h[i] = x * std::cos(a) - y * std::sin(a);
-    h[i + half] = y * std::cos(a) + x * std::sin(a);
-  }
-}
+using naive::Tensors;
+using naive::Vec;
+using naive::matvec;
+using naive::rms;
 
 Vec swiglu(const Tensors& T, const std::string& gate, const std::string& up, const std::string& down, const Vec& x,
            size_t ff) {
@@ -75,8 +50,7 @@ struct Naive {
 // choice, the "deliberately wrong routing" a correct engine must not match.
 Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<int32_t>& ids,
                     Routing routing = Routing::AsDefined) {
-  const size_t n = ids.size(), h = size_t(c.hidden_size), hd = size_t(c.head_dim), nh = size_t(c.num_heads),
-               nkv = size_t(c.num_kv_heads), V = size_t(c.vocab_size), E = size_t(c.num_experts),
+  const size_t n = ids.size(), h = size_t(c.hidden_size), V = size_t(c.vocab_size), E = size_t(c.num_experts),
                K = size_t(c.experts_per_token);
   const bool mixtral = c.architecture == "MixtralForCausalLM";
   auto W = [&](const std::string& name) -> const std::vector<float>& { return T.at(name); };
@@ -87,49 +61,8 @@ Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<in
     for (size_t i = 0; i < h; ++i) x[t][i] = W("model.embed_tokens.weight")[size_t(ids[t]) * h + i];
   for (int64_t l = 0; l < c.num_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
-    std::vector<Vec> q(n), k(n), v(n);
+    naive::attention(c, T, p, x);
     for (size_t t = 0; t < n; ++t) {
-      Vec xn = rms(x[t], W(p + "input_layernorm.weight"), c.rms_norm_eps);
-      q[t] = matvec(W(p + "self_attn.q_proj.weight"), xn, nh * hd);
-      k[t] = matvec(W(p + "self_attn.k_proj.weight"), xn, nkv * hd);
-      v[t] = matvec(W(p + "self_attn.v_proj.weight"), xn, nkv * hd);
-      if (T.count(p + "self_attn.q_proj.bias")) {
-        for (size_t i = 0; i < q[t].size(); ++i) q[t][i] += W(p + "self_attn.q_proj.bias")[i];
-        for (size_t i = 0; i < k[t].size(); ++i) k[t][i] += W(p + "self_attn.k_proj.bias")[i];
-        for (size_t i = 0; i < v[t].size(); ++i) v[t][i] += W(p + "self_attn.v_proj.bias")[i];
-      }
-      auto head_norm = [&](Vec& vec, size_t heads, const std::string& name) {
-        if (!T.count(name)) return;
-        for (size_t hh = 0; hh < heads; ++hh) {
-          Vec part(vec.begin() + long(hh * hd), vec.begin() + long((hh + 1) * hd));
-          part = rms(part, W(name), c.rms_norm_eps);
-          std::copy(part.begin(), part.end(), vec.begin() + long(hh * hd));
-        }
-      };
-      head_norm(q[t], nh, p + "self_attn.q_norm.weight");
-      head_norm(k[t], nkv, p + "self_attn.k_norm.weight");
-      for (size_t hh = 0; hh < nh; ++hh) rotate(&q[t][hh * hd], c, int64_t(t));
-      for (size_t hh = 0; hh < nkv; ++hh) rotate(&k[t][hh * hd], c, int64_t(t));
-    }
-    for (size_t t = 0; t < n; ++t) {
-      Vec att(nh * hd, 0.0);
-      for (size_t hh = 0; hh < nh; ++hh) {
-        size_t kh = hh / (nh / nkv);
-        Vec s(t + 1);
-        double mx = -1e300;
-        for (size_t u = 0; u <= t; ++u) {
-          double d = 0;
-          for (size_t i = 0; i < hd; ++i) d += q[t][hh * hd + i] * k[u][kh * hd + i];
-          s[u] = d / std::sqrt(double(hd));
-          mx = std::max(mx, s[u]);
-        }
-        double z = 0;
-        for (double& e : s) z += (e = std::exp(e - mx));
-        for (size_t u = 0; u <= t; ++u)
-          for (size_t i = 0; i < hd; ++i) att[hh * hd + i] += s[u] / z * v[u][kh * hd + i];
-      }
-      Vec o = matvec(W(p + "self_attn.o_proj.weight"), att, h);
-      for (size_t i = 0; i < h; ++i) x[t][i] += o[i];
       Vec xn = rms(x[t], W(p + "post_attention_layernorm.weight"), c.rms_norm_eps);
       const std::string moe = mixtral ? p + "block_sparse_moe." : p + "mlp.";
       Vec y(h, 0.0);
