@@ -23,11 +23,9 @@ using naive::rms;
 
 // Logits for every position of `ids` (no cache: full causal attention).
 std::vector<Vec> naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<int32_t>& ids) {
-  const size_t n = ids.size(), h = size_t(c.hidden_size), ff = size_t(c.intermediate_size), V = size_t(c.vocab_size);
+  const size_t n = ids.size(), h = size_t(c.hidden_size), ff = size_t(c.intermediate_size);
   auto W = [&](const std::string& name) -> const std::vector<float>& { return T.at(name); };
-  std::vector<Vec> x(n, Vec(h));
-  for (size_t t = 0; t < n; ++t)
-    for (size_t i = 0; i < h; ++i) x[t][i] = W("model.embed_tokens.weight")[size_t(ids[t]) * h + i];
+  std::vector<Vec> x = naive::embed(c, T, ids);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     naive::attention(c, T, p, x);
@@ -39,10 +37,7 @@ std::vector<Vec> naive_forward(const ModelConfig& c, const Tensors& T, const std
       for (size_t i = 0; i < h; ++i) x[t][i] += d[i];
     }
   }
-  const auto& head = T.count("lm_head.weight") ? W("lm_head.weight") : W("model.embed_tokens.weight");
-  std::vector<Vec> logits;
-  for (size_t t = 0; t < n; ++t) logits.push_back(matvec(head, rms(x[t], W("model.norm.weight"), c.rms_norm_eps), V));
-  return logits;
+  return naive::logits(c, T, x);
 }
 
 struct FamilyCase {

@@ -50,15 +50,13 @@ struct Naive {
 // choice, the "deliberately wrong routing" a correct engine must not match.
 Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<int32_t>& ids,
                     Routing routing = Routing::AsDefined) {
-  const size_t n = ids.size(), h = size_t(c.hidden_size), V = size_t(c.vocab_size), E = size_t(c.num_experts),
+  const size_t n = ids.size(), h = size_t(c.hidden_size), E = size_t(c.num_experts),
                K = size_t(c.experts_per_token);
   const bool mixtral = c.architecture == "MixtralForCausalLM";
   auto W = [&](const std::string& name) -> const std::vector<float>& { return T.at(name); };
   Naive out;
   out.routed.resize(size_t(c.num_layers));
-  std::vector<Vec> x(n, Vec(h));
-  for (size_t t = 0; t < n; ++t)
-    for (size_t i = 0; i < h; ++i) x[t][i] = W("model.embed_tokens.weight")[size_t(ids[t]) * h + i];
+  std::vector<Vec> x = naive::embed(c, T, ids);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     naive::attention(c, T, p, x);
@@ -103,9 +101,7 @@ Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<in
       for (size_t i = 0; i < h; ++i) x[t][i] += y[i];
     }
   }
-  const auto& head = T.count("lm_head.weight") ? W("lm_head.weight") : W("model.embed_tokens.weight");
-  for (size_t t = 0; t < n; ++t)
-    out.logits.push_back(matvec(head, rms(x[t], W("model.norm.weight"), c.rms_norm_eps), V));
+  out.logits = naive::logits(c, T, x);
   return out;
 }
 

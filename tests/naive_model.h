@@ -112,4 +112,22 @@ inline void attention(const ModelConfig& c, const Tensors& T, const std::string&
   }
 }
 
+// The input embeddings of `ids`.
+inline std::vector<Vec> embed(const ModelConfig& c, const Tensors& T, const std::vector<int32_t>& ids) {
+  const size_t h = size_t(c.hidden_size);
+  const std::vector<float>& e = T.at("model.embed_tokens.weight");
+  std::vector<Vec> x(ids.size(), Vec(h));
+  for (size_t t = 0; t < ids.size(); ++t)
+    for (size_t i = 0; i < h; ++i) x[t][i] = e[size_t(ids[t]) * h + i];
+  return x;
+}
+
+// Final norm and output head (lm_head, or the tied embeddings): logits per row.
+inline std::vector<Vec> logits(const ModelConfig& c, const Tensors& T, const std::vector<Vec>& x) {
+  const std::vector<float>& head = T.count("lm_head.weight") ? T.at("lm_head.weight") : T.at("model.embed_tokens.weight");
+  std::vector<Vec> out;
+  for (const Vec& r : x) out.push_back(matvec(head, rms(r, T.at("model.norm.weight"), c.rms_norm_eps), size_t(c.vocab_size)));
+  return out;
+}
+
 }  // namespace strata::test::naive
