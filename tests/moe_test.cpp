@@ -105,6 +105,14 @@ Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<in
   return out;
 }
 
+// A gtest name for a preset parameter ("tiny-qwen3moe" -> "tiny_qwen3moe").
+std::string preset_test_name(const ::testing::TestParamInfo<const char*>& info) {
+  std::string n = info.param;
+  for (auto& ch : n)
+    if (!isalnum((unsigned char)ch)) ch = '_';
+  return n;
+}
+
 double worst_diff(const std::vector<Vec>& a, const std::vector<Vec>& b) {
   double w = 0;
   for (size_t t = 0; t < a.size(); ++t)
@@ -187,12 +195,7 @@ TEST_P(MoeFamily, MatchesNaiveForwardResidentAndAtMinimumBudget) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, MoeFamily, ::testing::Values("tiny-mixtral", "tiny-qwen3moe", "tiny-qwen2moe"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (auto& ch : n)
-                             if (!isalnum((unsigned char)ch)) ch = '_';
-                           return n;
-                         });
+                         preset_test_name);
 
 // Bytes read per pass are the dense units plus exactly the experts the
 // pass's rows were routed to (each once, however many rows chose it).
@@ -545,12 +548,7 @@ TEST_P(MoeGguf, FileMatchesItsSafetensors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, MoeGguf, ::testing::Values("tiny-qwen3moe", "tiny-qwen2moe", "tiny-mixtral"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (auto& ch : n)
-                             if (!isalnum((unsigned char)ch)) ch = '_';
-                           return n;
-                         });
+                         preset_test_name);
 
 // GGUF stacks experts in one tensor per layer; until that layout is read
 // and written, an MoE model is refused with a message rather than written
