@@ -152,7 +152,8 @@ void Transformer::attention(size_t l, const Batch& b) {
   }
   const size_t chunk = (jobs.size() + pool_.size() - 1) / pool_.size();
   const size_t scratch = attention_scratch_floats(hd, max_context_);
-  // Chunks map one-to-one to threads, so each chunk owns one scratch area.
+  // Chunks map one-to-one to threads (the static split), so each chunk owns
+  // one scratch area.
   pool_.parallel_for(jobs.size(), chunk, [&](size_t j0, size_t j1) {
     float* s = scores_.as<float>() + (j0 / chunk) * scratch;
     const float* qp[kAttentionQueryBlock];
