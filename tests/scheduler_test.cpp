@@ -208,6 +208,26 @@ TEST(Scheduler, SmallPoolQueuesAndPreemptsWithoutChangingResults) {
   EXPECT_NE(r.error.find("KV"), std::string::npos) << r.error;
 }
 
+// Sequences whose pages already hold their longest length need no page of
+// headroom: 8 one-page sequences in a pool of 9 pages run together (counting
+// headroom for them too admitted 5, then 3, about twice the passes).
+TEST(Scheduler, OnePageSequencesAllRunTogether) {
+  EngineOptions o;
+  o.max_sequences = 8;
+  o.context = 16;
+  o.kv_page_positions = 16;
+  o.kv_pages = 9;
+  auto e = Engine::open(stories_dir(), o);
+  std::vector<Case> cs;
+  for (int32_t i = 0; i < 8; ++i) cs.push_back({{1, 300 + i}, 6, {}});
+  std::vector<RequestHandle> hs;
+  for (const auto& c : cs) hs.push_back(e->submit(request(c)));
+  for (size_t i = 0; i < cs.size(); ++i) EXPECT_EQ(hs[i].wait().output_ids, fresh(cs[i])) << i;
+  const EngineStats s = e->stats();
+  EXPECT_EQ(s.preemptions, 0u);
+  EXPECT_LE(s.passes, 8u) << "6 tokens each: 6 passes together, 1-2 more if the first pass starts early";
+}
+
 TEST(Scheduler, CancelFreesPagesAndLeavesOthersUnchanged) {
   auto cs = cases(4);
   EngineOptions o;

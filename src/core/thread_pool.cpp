@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace strata {
 
@@ -23,13 +24,22 @@ void ThreadPool::worker_loop(size_t index) {
   for (;;) {
     const std::function<void(size_t, size_t)>* job;
     std::pair<size_t, size_t> chunk;
+    bool dynamic;
+    size_t n, grain;
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
       job = job_;
-      chunk = chunks_[index];
+      dynamic = dynamic_;
+      n = dyn_n_;
+      grain = dyn_grain_;
+      if (!dynamic) chunk = chunks_[index];
+    }
+    if (dynamic) {
+      run_chunks(seen, *job, n, grain);
+      continue;
     }
     std::exception_ptr err;
     if (chunk.first < chunk.second) {
@@ -64,6 +74,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
   {
     std::lock_guard<std::mutex> lk(mu_);
     job_ = &fn;
+    dynamic_ = false;
     chunks_ = chunks;
     pending_ = workers_.size();
     error_ = nullptr;
@@ -79,6 +90,59 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
   std::unique_lock<std::mutex> lk(mu_);
   cv_done_.wait(lk, [&] { return pending_ == 0; });
   if (mine) std::rethrow_exception(mine);
+  if (error_) std::rethrow_exception(error_);
+}
+
+void ThreadPool::run_chunks(size_t gen, const std::function<void(size_t, size_t)>& fn, size_t n, size_t grain) {
+  const uint64_t tag = uint64_t(gen & 0xffffffffu) << 32;
+  for (;;) {
+    uint64_t cur = dyn_next_.load();
+    size_t c;
+    do {
+      if ((cur & ~uint64_t(0xffffffffu)) != tag) return;  // a later job: not ours
+      c = size_t(cur & 0xffffffffu);
+      if (c * grain >= n) return;
+    } while (!dyn_next_.compare_exchange_weak(cur, cur + 1));
+    std::exception_ptr err;
+    try {
+      fn(c * grain, std::min(n, (c + 1) * grain));
+    } catch (...) {
+      err = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    if (err && !error_) error_ = err;
+    if (++dyn_done_ == dyn_chunks_) cv_done_.notify_all();
+  }
+}
+
+void ThreadPool::parallel_chunks(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(grain, 1);
+  const size_t chunks = (n + grain - 1) / grain;
+  if (size() == 1 || chunks == 1) {
+    fn(0, n);
+    return;
+  }
+  if (chunks >= (size_t(1) << 32)) throw std::length_error("parallel_chunks: too many chunks");
+  size_t gen;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    gen = ++generation_;
+    job_ = &fn;
+    dynamic_ = true;
+    dyn_n_ = n;
+    dyn_grain_ = grain;
+    dyn_chunks_ = chunks;
+    dyn_done_ = 0;
+    error_ = nullptr;
+    dyn_next_.store(uint64_t(gen & 0xffffffffu) << 32);
+  }
+  cv_work_.notify_all();
+  run_chunks(gen, fn, n, grain);
+  std::unique_lock<std::mutex> lk(mu_);
+  // dynamic_ stays set: a worker waking late for this generation must see it
+  // as the dynamic job it was (and find no chunk left), not as a static one.
+  cv_done_.wait(lk, [&] { return dyn_done_ == dyn_chunks_; });
   if (error_) std::rethrow_exception(error_);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "engine/paged_attention.h"
 #include "runtime/expert_cache.h"
 #include "runtime/io_engine.h"
 #include "runtime/kv_pool.h"
@@ -27,54 +29,15 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
 
+// Element-wise work below this many elements per thread is not worth a
+// thread hand-off (~a few microseconds).
+constexpr size_t kElementGrain = 16384;
+size_t rows_grain(size_t dim) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, dim)); }
+
 // The widest FFN a row passes through: dense MLP, routed or shared expert.
 uint64_t widest_ffn(const ModelConfig& c) {
   return std::max<uint64_t>({uint64_t(c.intermediate_size), uint64_t(c.moe_intermediate_size),
                              uint64_t(c.shared_expert_intermediate_size)});
-}
-
-// kernels' attend() over a paged cache: the same arithmetic in the same
-// order (so f32 pages give bitwise the results of a contiguous cache), with
-// f16 pages widened element by element.
-// f16 -> f32 by table (256 KiB, built once): attention widens every cached
-// element it reads, and the branchy scalar conversion made f16 attention
-// ten times slower than f32.
-const float* f16_table() {
-  static const std::vector<float> t = [] {
-    std::vector<float> v(65536);
-    for (uint32_t h = 0; h < 65536; ++h) v[h] = f16_to_f32(uint16_t(h));
-    return v;
-  }();
-  return t.data();
-}
-
-void attend_paged(const float* q, const KvSequence& kv, int64_t layer, size_t head_off, size_t n, size_t hd,
-                  float scale, float* scores, float* out) {
-  const bool half = kv.pool()->type() == KvType::F16;
-  const float* f16 = f16_table();
-  for (size_t t = 0; t < n; ++t) {
-    float s = 0;
-    if (half) {
-      const uint16_t* kt = reinterpret_cast<const uint16_t*>(kv.k_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) s += q[i] * f16[kt[i]];
-    } else {
-      const float* kt = reinterpret_cast<const float*>(kv.k_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) s += q[i] * kt[i];
-    }
-    scores[t] = s * scale;
-  }
-  softmax(scores, n);
-  for (size_t i = 0; i < hd; ++i) out[i] = 0;
-  for (size_t t = 0; t < n; ++t) {
-    const float a = scores[t];
-    if (half) {
-      const uint16_t* vt = reinterpret_cast<const uint16_t*>(kv.v_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) out[i] += a * f16[vt[i]];
-    } else {
-      const float* vt = reinterpret_cast<const float*>(kv.v_at(layer, int64_t(t))) + head_off;
-      for (size_t i = 0; i < hd; ++i) out[i] += a * vt[i];
-    }
-  }
 }
 
 }  // namespace
@@ -90,7 +53,8 @@ uint64_t Transformer::activation_bytes(const ModelConfig& c, size_t rows, int64_
     per_row += f32_bytes(E + k + k * h + 2 * h) + k * sizeof(int);
     pages += 5 * 4096;
   }
-  return per_row * rows + f32_bytes(uint64_t(ctx)) * threads + 2 * vec + pages;
+  const uint64_t attn = f32_bytes(attention_scratch_floats(size_t(c.head_dim), ctx));
+  return per_row * rows + attn * threads + 2 * vec + pages;
 }
 
 uint64_t Transformer::logits_bytes(const ModelConfig& c, size_t rows) {
@@ -116,7 +80,7 @@ Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, 
   att_ = buf(R * q);
   gate_ = buf(R * ff);
   up_ = buf(R * ff);
-  scores_ = buf(size_t(max_context) * pool.size());
+  scores_ = buf(attention_scratch_floats(size_t(c.head_dim), max_context) * pool.size());
   embed_raw_ = AlignedBuffer(R * h * 4, &ledger, "activations");
   size_t vec = std::max(std::max(h, q), ff);
   vec_a_ = buf(vec);
@@ -156,21 +120,54 @@ void Transformer::embed(const Batch& b) {
 
 void Transformer::attention(size_t l, const Batch& b) {
   const ModelConfig& c = m_.config;
-  const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads);
-  const size_t group = size_t(c.num_heads / c.num_kv_heads);
+  const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads), nkv = size_t(c.num_kv_heads);
+  const size_t group = nh / nkv;
   const float scale = 1.0f / std::sqrt(float(hd));
-  const size_t jobs = b.size() * nh;
-  const size_t chunk = (jobs + pool_.size() - 1) / pool_.size();
-  // Chunks map one-to-one to threads, so each chunk owns one scores row
-  // (and one f32 row for an f16 value).
-  pool_.parallel_for(jobs, chunk, [&](size_t j0, size_t j1) {
-    float* scores = scores_.as<float>() + (j0 / chunk) * size_t(max_context_);
+  // Jobs: for each sequence of the batch (its rows in batch order) and each
+  // KV head, blocks of up to kAttentionQueryBlock (row, q head) queries that
+  // share that KV head. A prompt's rows are one sequence, so its scores
+  // become gemms over K; a batch of single rows still groups each GQA group.
+  struct Job {
+    const KvSequence* kv;
+    size_t kvh, first, count;  // queries [first, first + count) of `queries`
+  };
+  struct Query {
+    size_t row, head;
+  };
+  std::vector<Query> queries;
+  std::vector<Job> jobs;
+  std::vector<char> done(b.size(), 0);
+  for (size_t r0 = 0; r0 < b.size(); ++r0) {
+    if (done[r0]) continue;
+    std::vector<size_t> rows;
+    for (size_t r = r0; r < b.size(); ++r)
+      if (b[r].cache == b[r0].cache) rows.push_back(r), done[r] = 1;
+    for (size_t g = 0; g < nkv; ++g) {
+      const size_t first = queries.size();
+      for (size_t r : rows)
+        for (size_t h = g * group; h < (g + 1) * group; ++h) queries.push_back({r, h});
+      for (size_t q0 = first; q0 < queries.size(); q0 += kAttentionQueryBlock)
+        jobs.push_back({b[r0].cache, g, q0, std::min(kAttentionQueryBlock, queries.size() - q0)});
+    }
+  }
+  const size_t chunk = (jobs.size() + pool_.size() - 1) / pool_.size();
+  const size_t scratch = attention_scratch_floats(hd, max_context_);
+  // Chunks map one-to-one to threads (the static split), so each chunk owns
+  // one scratch area.
+  pool_.parallel_for(jobs.size(), chunk, [&](size_t j0, size_t j1) {
+    float* s = scores_.as<float>() + (j0 / chunk) * scratch;
+    const float* qp[kAttentionQueryBlock];
+    float* op[kAttentionQueryBlock];
+    size_t np[kAttentionQueryBlock];
     for (size_t j = j0; j < j1; ++j) {
-      size_t r = j / nh, head = j % nh;
-      const KvSequence& kv = *b[r].cache;
-      const size_t kvh = head / group;
-      attend_paged(q_.as<float>() + r * nh * hd + head * hd, kv, int64_t(l), kvh * hd, size_t(b[r].pos + 1), hd, scale,
-                   scores, att_.as<float>() + r * nh * hd + head * hd);
+      const Job& job = jobs[j];
+      for (size_t i = 0; i < job.count; ++i) {
+        const Query& qu = queries[job.first + i];
+        qp[i] = q_.as<float>() + qu.row * nh * hd + qu.head * hd;
+        op[i] = att_.as<float>() + qu.row * nh * hd + qu.head * hd;
+        np[i] = size_t(b[qu.row].pos + 1);
+      }
+      attend_block(*job.kv, int64_t(l), job.kvh * hd, hd, scale, qp, np, op, job.count, max_context_, s);
     }
   });
 }
@@ -186,7 +183,19 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
   const float eps = float(c.rms_norm_eps);
   float *x = x_.as<float>(), *xn = xn_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(), *v = v_.as<float>();
 
-  rmsnorm(x, vec_f32(T(Role::AttnNorm), D(Role::AttnNorm), vec_a_.as<float>()), n, h, eps, xn);
+  // The per-row operations run on every thread too (rows or elements split
+  // in contiguous chunks, each computed exactly as on one thread): left on
+  // the calling thread, they idled the other cores for ~10% of a prefill.
+  auto norm = [&](const float* in, const float* w, size_t rows, size_t dim, float* out) {
+    parallel_for(&pool_, rows, rows_grain(dim),
+                 [&](size_t r0, size_t r1) { rmsnorm(in + r0 * dim, w, r1 - r0, dim, eps, out + r0 * dim); });
+  };
+  auto add_into = [&](float* dst, const float* src, size_t count) {
+    parallel_for(&pool_, count, kElementGrain, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) dst[i] += src[i];
+    });
+  };
+  norm(x, vec_f32(T(Role::AttnNorm), D(Role::AttnNorm), vec_a_.as<float>()), n, h, xn);
   linear(xn, n, T(Role::Q), D(Role::Q), q);
   linear(xn, n, T(Role::K), D(Role::K), k);
   linear(xn, n, T(Role::V), D(Role::V), v);
@@ -201,19 +210,22 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
     }
   }
   if (T(Role::QNorm)) {
-    rmsnorm(q, vec_f32(T(Role::QNorm), D(Role::QNorm), vec_a_.as<float>()), n * nh, hd, eps, q);
-    rmsnorm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, eps, k);
+    norm(q, vec_f32(T(Role::QNorm), D(Role::QNorm), vec_a_.as<float>()), n * nh, hd, q);
+    norm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, k);
   }
-  for (size_t r = 0; r < n; ++r) {
-    rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
-    rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
-    b[r].cache->store(int64_t(l), b[r].pos, k + r * kvd, v + r * kvd);
-  }
+  // Rows write distinct cache positions (pages are allocated before the pass).
+  parallel_for(&pool_, n, 1, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
+      rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
+      b[r].cache->store(int64_t(l), b[r].pos, k + r * kvd, v + r * kvd);
+    }
+  });
   attention(l, b);
   linear(att_.as<float>(), n, T(Role::O), D(Role::O), xn);
-  for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
+  add_into(x, xn, n * h);
 
-  rmsnorm(x, vec_f32(T(Role::FfnNorm), D(Role::FfnNorm), vec_a_.as<float>()), n, h, eps, xn);
+  norm(x, vec_f32(T(Role::FfnNorm), D(Role::FfnNorm), vec_a_.as<float>()), n, h, xn);
   if (T(Role::Router)) {
     moe(l, base, n);
     return;
@@ -221,9 +233,9 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
   float *g = gate_.as<float>(), *up = up_.as<float>();
   linear(xn, n, T(Role::Gate), D(Role::Gate), g);
   linear(xn, n, T(Role::Up), D(Role::Up), up);
-  silu_mul(g, up, n * ff);
+  parallel_for(&pool_, n * ff, kElementGrain, [&](size_t i0, size_t i1) { silu_mul(g + i0, up + i0, i1 - i0); });
   linear(g, n, T(Role::Down), D(Role::Down), xn);
-  for (size_t i = 0; i < n * h; ++i) x[i] += xn[i];
+  add_into(x, xn, n * h);
 }
 
 // transformers' MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock /

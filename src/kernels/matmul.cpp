@@ -199,7 +199,20 @@ void run_matmul(const IsaTable& table, const float* x, size_t n, size_t k, const
   size_t min_grain = dtype_is_block(wt) ? 4 * kTileRowsW : kTileRowsW;
   size_t grain = std::max<size_t>(min_grain, (kMinWork / per_col + kTileRowsW - 1) / kTileRowsW * kTileRowsW);
   auto gemm = ops.gemm;
-  parallel_for(pool, m, grain, [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); });
+  auto run = [&](size_t j0, size_t j1) { gemm(x, n, k, w, j0, j1, y, ldy); };
+  // A batch (prefill, many sequences) is cut into a few chunks per thread
+  // that free threads claim, so a worker the OS has not scheduled yet (the
+  // machine may be shared) does not hold the pass for its whole share. Each
+  // chunk re-quantizes x for a block type, so chunks stay >= 64 columns.
+  // Small n keeps one static chunk per thread.
+  constexpr size_t kMinRowsDynamic = 4, kChunksPerThread = 3;
+  if (pool && pool->size() > 1 && n >= kMinRowsDynamic) {
+    const size_t want = (m + kChunksPerThread * pool->size() - 1) / (kChunksPerThread * pool->size());
+    const size_t floor = dtype_is_block(wt) ? 64 : 16;
+    const size_t g = (std::max({grain, want, floor}) + kTileRowsW - 1) / kTileRowsW * kTileRowsW;
+    return pool->parallel_chunks(m, g, run);
+  }
+  parallel_for(pool, m, grain, run);
 }
 
 }  // namespace
