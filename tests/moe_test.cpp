@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "arch/arch.h"
@@ -272,6 +273,43 @@ TEST(MoeStreaming, OutputIndependentOfExpertCacheSize) {
     }
   }
   EXPECT_GE(cache_sizes.size(), 4u);
+}
+
+// Neither the eviction policy nor overlapping reads with compute changes a
+// bit of the output, at any cache size; a cache that holds every expert
+// reads none on the second pass under either policy.
+TEST(MoeStreaming, OutputIndependentOfPolicyAndOverlap) {
+  TempDir tmp;
+  write_tiny(tmp / "m", "tiny-qwen3moe");
+  EngineOptions o;
+  o.kv_type = "f32";
+  o.context = int64_t(kIds.size());
+  auto probe = Engine::open(tmp / "m", o);
+  const MemoryPlan min = probe->plan_for(int64_t(kIds.size()), kIds.size());
+  std::vector<float> reference;
+  for (const char* policy : {"lru", "lfu"})
+    for (const char* overlap : {"1", "0"})
+      for (uint64_t extra : {uint64_t(0), uint64_t(5), uint64_t(1000)}) {
+        ::setenv("STRATA_EXPERT_POLICY", policy, 1);
+        ::setenv("STRATA_EXPERT_OVERLAP", overlap, 1);
+        o.max_memory = extra == 1000 ? 0 : min.min_budget + extra * min.expert_slot_bytes;
+        auto e = Engine::open(tmp / "m", o);
+        const std::string what = std::string(policy) + " overlap " + overlap + " extra " + std::to_string(extra);
+        for (int pass = 0; pass < 2; ++pass) {
+          ScoreResult r = e->score(kIds, true);
+          if (reference.empty()) reference = r.logits;
+          EXPECT_EQ(r.logits, reference) << what;
+          if (extra == 1000 && pass == 1) {
+            EXPECT_EQ(r.passes[0].expert_hits, r.passes[0].experts_routed) << what;
+            EXPECT_EQ(r.passes[0].expert_bytes_read, 0u) << what;
+          }
+        }
+      }
+  ::unsetenv("STRATA_EXPERT_POLICY");
+  ::unsetenv("STRATA_EXPERT_OVERLAP");
+  ::setenv("STRATA_EXPERT_POLICY", "mru", 1);
+  EXPECT_THROW(Engine::open(tmp / "m", o)->score(kIds, false), Error);  // runtime built on first use
+  ::unsetenv("STRATA_EXPERT_POLICY");
 }
 
 TEST(MoePlanner, MinimumBudgetIsDenseSlotPlusTopKExperts) {
