@@ -88,6 +88,24 @@ TEST(Bench, CliJsonHasTheRequiredFields) {
   EXPECT_GT(j["efficiency"].get<double>(), 0);
 }
 
+// MoE: the expert cache's figures are in the report. Everything fits, so
+// only the first routing of each expert is read; later ones hit.
+TEST(Bench, CliReportsExpertCacheOnMoeModels) {
+  TempDir tmp;
+  auto res = test::run_strata({"bench", (tmp / "m").string(), "--synthetic", "tiny-qwen3moe", "--tokens", "3",
+                               "--no-baselines", "--format", "json"});
+  ASSERT_EQ(res.status, 0) << res.err;
+  auto j = nlohmann::json::parse(res.out);
+  ASSERT_TRUE(j.contains("experts_routed") && j.contains("expert_hit_rate") && j.contains("expert_bytes_per_pass"));
+  EXPECT_GT(j["experts_routed"].get<uint64_t>(), 0u);
+  const uint64_t routed = j["experts_routed"], hits = j["expert_hits"], bytes = j["expert_bytes_per_pass"];
+  EXPECT_GT(hits, 0u);  // decode passes route again to experts the earlier passes read
+  EXPECT_LE(hits, routed);
+  EXPECT_DOUBLE_EQ(j["expert_hit_rate"].get<double>(), double(hits) / double(routed));
+  EXPECT_EQ(bytes > 0, hits < routed);  // only misses are read
+  EXPECT_LE(bytes, j["bytes_per_pass"].get<uint64_t>());
+}
+
 TEST(Bench, CliRejectsBadArguments) {
   SmallModel m;
   EXPECT_EQ(test::run_strata({"bench", m.dir.string(), "--tokens", "0"}).status, 2);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "arch/arch.h"
@@ -272,6 +273,43 @@ TEST(MoeStreaming, OutputIndependentOfExpertCacheSize) {
     }
   }
   EXPECT_GE(cache_sizes.size(), 4u);
+}
+
+// Neither the eviction policy nor overlapping reads with compute changes a
+// bit of the output, at any cache size; a cache that holds every expert
+// reads none on the second pass under either policy.
+TEST(MoeStreaming, OutputIndependentOfPolicyAndOverlap) {
+  TempDir tmp;
+  write_tiny(tmp / "m", "tiny-qwen3moe");
+  EngineOptions o;
+  o.kv_type = "f32";
+  o.context = int64_t(kIds.size());
+  auto probe = Engine::open(tmp / "m", o);
+  const MemoryPlan min = probe->plan_for(int64_t(kIds.size()), kIds.size());
+  std::vector<float> reference;
+  for (const char* policy : {"lru", "lfu"})
+    for (const char* overlap : {"1", "0"})
+      for (uint64_t extra : {uint64_t(0), uint64_t(5), uint64_t(1000)}) {
+        ::setenv("STRATA_EXPERT_POLICY", policy, 1);
+        ::setenv("STRATA_EXPERT_OVERLAP", overlap, 1);
+        o.max_memory = extra == 1000 ? 0 : min.min_budget + extra * min.expert_slot_bytes;
+        auto e = Engine::open(tmp / "m", o);
+        const std::string what = std::string(policy) + " overlap " + overlap + " extra " + std::to_string(extra);
+        for (int pass = 0; pass < 2; ++pass) {
+          ScoreResult r = e->score(kIds, true);
+          if (reference.empty()) reference = r.logits;
+          EXPECT_EQ(r.logits, reference) << what;
+          if (extra == 1000 && pass == 1) {
+            EXPECT_EQ(r.passes[0].expert_hits, r.passes[0].experts_routed) << what;
+            EXPECT_EQ(r.passes[0].expert_bytes_read, 0u) << what;
+          }
+        }
+      }
+  ::unsetenv("STRATA_EXPERT_POLICY");
+  ::unsetenv("STRATA_EXPERT_OVERLAP");
+  ::setenv("STRATA_EXPERT_POLICY", "mru", 1);
+  EXPECT_THROW(Engine::open(tmp / "m", o)->score(kIds, false), Error);  // runtime built on first use
+  ::unsetenv("STRATA_EXPERT_POLICY");
 }
 
 TEST(MoePlanner, MinimumBudgetIsDenseSlotPlusTopKExperts) {
@@ -553,19 +591,67 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, MoeGguf, ::testing::Values("tiny-qwen3moe", 
 // GGUF stacks experts in one tensor per layer; until that layout is read
 // and written, an MoE model is refused with a message rather than written
 // without its experts.
-TEST(MoeConfig, ConvertToGgufIsRefusedClearly) {
+// `convert` writes MoE models as llama.cpp lays them out (stacked
+// ffn_*_exps, the shared expert's gate a vector), and strata reads them
+// back: the same logits as the safetensors directory within the
+// quantization's error, the stacked experts streamed by byte range at the
+// minimum budget with the same bits as all resident.
+class MoeConvert : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(MoeConvert, GgufMatchesSafetensorsWithinQuantizationError) {
   TempDir tmp;
-  write_tiny(tmp / "m", "tiny-qwen2moe");
+  ModelConfig cfg = find_synth_preset(GetParam()).config;
+  cfg.mlp_only_layers.clear();  // GGUF MoE files have experts in every layer
+  SynthOptions so;
+  so.dtype = DType::F32;
+  so.seed = 5;
+  write_synthetic_model(tmp / "m", cfg, so);
+  EngineOptions o;
+  o.kv_type = "f32";
+  const std::vector<float> ref = Engine::open(tmp / "m", o)->score(kIds, true).logits;
+  float scale = 0;
+  for (float v : ref) scale = std::max(scale, std::fabs(v));
+  ASSERT_GT(scale, 0.0f);
+  // (type, recipe, tolerance relative to the largest logit)
+  const std::vector<std::tuple<DType, std::string, float>> cases = {
+      {DType::F32, "", 1e-5f}, {DType::Q8_0, "q8_0", 0.03f}, {DType::Q4_0, "", 0.25f}, {DType::Q8_0, "q4_k_m", 0.25f}};
+  for (const auto& [type, recipe, tol] : cases) {
+    const std::string what = std::string(GetParam()) + " " + (recipe.empty() ? std::string(dtype_name(type)) : recipe);
+    GgufConvertOptions co;
+    co.type = type;
+    co.recipe = recipe;
+    const auto out = tmp / (what.substr(what.find(' ') + 1) + ".gguf");
+    convert_to_gguf(tmp / "m", out, co);
+    auto resident = Engine::open(out, o);
+    ScoreResult r = resident->score(kIds, true);
+    ASSERT_EQ(r.logits.size(), ref.size()) << what;
+    float worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(r.logits[i] - ref[i]));
+    EXPECT_LE(worst, tol * scale) << what;
+    EXPECT_GT(r.passes[0].experts_routed, 0u) << what;
+    // Streamed at the minimum budget: experts read by byte range from the stacks.
+    EngineOptions so2 = o;
+    so2.max_memory = resident->plan_for(int64_t(kIds.size()), kIds.size()).min_budget;
+    ScoreResult s = Engine::open(out, so2)->score(kIds, true);
+    EXPECT_EQ(s.plan.expert_slots, size_t(cfg.experts_per_token)) << what;
+    EXPECT_GT(s.passes[0].expert_bytes_read, 0u) << what;
+    EXPECT_EQ(s.logits, r.logits) << what;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Synthetic, MoeConvert, ::testing::Values("tiny-mixtral", "tiny-qwen3moe", "tiny-qwen2moe"),
+                         preset_test_name);
+
+TEST(MoeConfig, ConvertRefusesWhatGgufCannotHold) {
+  TempDir tmp;
+  write_tiny(tmp / "q3", "tiny-qwen3moe");  // layer 1 is dense (mlp_only_layers)
   try {
-    convert_to_gguf(tmp / "m", tmp / "m.gguf", GgufConvertOptions{});
+    convert_to_gguf(tmp / "q3", tmp / "q3.gguf", GgufConvertOptions{});
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Qwen2MoE models to GGUF is not supported"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("dense layers"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(std::filesystem::exists(tmp / "m.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(tmp / "q3.gguf"));
   EXPECT_EQ(find_arch_by_gguf("deepseek2"), nullptr);
-  write_tiny(tmp / "q3", "tiny-qwen3moe");
-  EXPECT_THROW(convert_to_gguf(tmp / "q3", tmp / "q3.gguf", GgufConvertOptions{}), Error);
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ struct BenchRun {
   uint64_t unit_bytes_per_pass = 0;    // the planned layer and head units alone (what read-only passes read)
   double tokens_per_s = 0;
   double read_only_seconds_per_pass = 0;  // the same passes, loading only (median)
+  // MoE: over the decode passes (batch 1) or every pass (batch > 1): distinct
+  // (layer, expert) pairs routed, of those found in the expert cache, and
+  // the bytes of experts read per pass (part of bytes_per_pass).
+  uint64_t experts_routed = 0, expert_hits = 0, expert_bytes_per_pass = 0;
 };
 
 struct BenchReport {

@@ -134,6 +134,7 @@ struct EngineStats {
   size_t preemptions = 0;
   uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
   uint64_t experts_routed = 0, expert_hits = 0;      // MoE: expert cache hit rate = hits / routed
+  uint64_t expert_bytes_read = 0;                    // MoE: reading the missed experts (part of bytes_read)
 };
 
 }  // namespace strata

@@ -109,6 +109,9 @@ JobStats Job::stats() {
   j.passes = s.passes - start_.passes;
   j.bytes_read = s.bytes_read - start_.bytes_read;
   j.io_wait_s = s.io_wait_s - start_.io_wait_s;
+  j.experts_routed = s.experts_routed - start_.experts_routed;
+  j.expert_hits = s.expert_hits - start_.expert_hits;
+  j.expert_bytes_read = s.expert_bytes_read - start_.expert_bytes_read;
   j.compute_s = s.compute_s - start_.compute_s;
   j.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   for (const auto& h : handles_) {

@@ -56,6 +56,7 @@ struct JobStats {
   // any other requests running at the same time).
   uint64_t passes = 0, bytes_read = 0, generated_tokens = 0, prompt_tokens = 0;
   uint64_t drafted_tokens = 0, accepted_tokens = 0;  // this job's sequences
+  uint64_t experts_routed = 0, expert_hits = 0, expert_bytes_read = 0;  // MoE, engine totals as passes
   double wall_s = 0, io_wait_s = 0, compute_s = 0, queue_s = 0;
 };
 

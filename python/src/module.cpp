@@ -58,11 +58,19 @@ pyb::dict info_dict(const ModelInfo& i) {
                    "head_bytes"_a = i.head_bytes, "eos_token_ids"_a = i.eos_token_ids, "bos_token_id"_a = i.bos_token_id);
 }
 
+// Expert cache hits / routed experts; 0 for a dense model (nothing routed).
+template <class S>
+double hit_rate(const S& s) {
+  return s.experts_routed ? double(s.expert_hits) / double(s.experts_routed) : 0.0;
+}
+
 pyb::dict stats_dict(const JobStats& s) {
   return pyb::dict("sequences"_a = s.sequences, "passes"_a = s.passes, "generated_tokens"_a = s.generated_tokens,
                    "prompt_tokens"_a = s.prompt_tokens, "bytes_read"_a = s.bytes_read, "wall_s"_a = s.wall_s,
                    "io_wait_s"_a = s.io_wait_s, "compute_s"_a = s.compute_s, "queue_s"_a = s.queue_s,
-                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens);
+                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens,
+                   "experts_routed"_a = s.experts_routed, "expert_hits"_a = s.expert_hits,
+                   "expert_bytes_read"_a = s.expert_bytes_read, "expert_hit_rate"_a = hit_rate(s));
 }
 
 pyb::dict engine_stats_dict(const EngineStats& s) {
@@ -74,7 +82,9 @@ pyb::dict engine_stats_dict(const EngineStats& s) {
                    "running"_a = s.running, "queued"_a = s.queued, "kv_pages_total"_a = s.kv_pages_total,
                    "kv_pages_used"_a = s.kv_pages_used, "kv_page_positions"_a = s.kv_page_positions,
                    "kv_pool_bytes"_a = s.kv_pool_bytes, "preemptions"_a = s.preemptions,
-                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens);
+                   "drafted_tokens"_a = s.drafted_tokens, "accepted_tokens"_a = s.accepted_tokens,
+                   "experts_routed"_a = s.experts_routed, "expert_hits"_a = s.expert_hits,
+                   "expert_bytes_read"_a = s.expert_bytes_read, "expert_hit_rate"_a = hit_rate(s));
 }
 
 // Blocks (GIL released) until the job ends or `timeout` seconds passed (< 0:

@@ -393,6 +393,10 @@ def _print_profile(s: dict) -> None:
         f"{s['generated_tokens']} tokens in {wall:.3f} s ({tps:.1f} tokens/s); I/O wait {io:.3f} s, "
         f"compute {compute:.3f} s; read {_strata.format_bytes(s['bytes_read'])} "
         f"({_strata.format_bytes(int(rate))}/s)\n")
+    if s.get("experts_routed"):
+        sys.stderr.write(f"strata profile: experts: {s['expert_hits']} of {s['experts_routed']} routed in the cache "
+                         f"(hit rate {s['expert_hit_rate']:.3f}), {_strata.format_bytes(s['expert_bytes_read'])} "
+                         f"of experts read\n")
     if s.get("drafted_tokens"):
         d, a = s["drafted_tokens"], s["accepted_tokens"]
         sys.stderr.write(f"strata profile: speculative: {a} of {d} drafted tokens accepted ({a / d:.2f}), "

@@ -86,6 +86,10 @@ Runner register_bench(CLI::App& app) {
                           {"io_method", r.io_method},
                           {"io_method_reason", r.io_method_reason},
                           {"bytes_per_pass", r.strata.bytes_per_pass},
+                          {"experts_routed", r.strata.experts_routed},
+                          {"expert_hits", r.strata.expert_hits},
+                          {"expert_hit_rate", r.strata.experts_routed ? double(r.strata.expert_hits) / double(r.strata.experts_routed) : 0.0},
+                          {"expert_bytes_per_pass", r.strata.expert_bytes_per_pass},
                           {"resident_bytes", r.resident_bytes},
                           {"resident_units", r.resident_units},
                           {"units", r.units},
@@ -120,6 +124,11 @@ Runner register_bench(CLI::App& app) {
     std::printf("\nmemory read:         %s/s (one thread)\n", format_bytes(uint64_t(r.memory_bytes_per_s)).c_str());
     std::printf("read method:         %s (%s)\n", r.io_method.c_str(), r.io_method_reason.c_str());
     std::printf("bytes read per pass: %s\n", format_bytes(r.strata.bytes_per_pass).c_str());
+    if (r.strata.experts_routed)
+      std::printf("experts:             %s read per pass; cache hit rate %.3f (%llu of %llu routed)\n",
+                  format_bytes(r.strata.expert_bytes_per_pass).c_str(),
+                  double(r.strata.expert_hits) / double(r.strata.experts_routed),
+                  (unsigned long long)r.strata.expert_hits, (unsigned long long)r.strata.experts_routed);
     std::printf("per pass (median):   %.3f s: I/O wait %.3f s, compute %.3f s; %.2f tokens/s (batch %zu)\n",
                 r.strata.seconds_per_pass, r.strata.io_wait_s, r.strata.compute_s, r.strata.tokens_per_s, r.batch);
     if (r.strata.read_only_seconds_per_pass > 0)

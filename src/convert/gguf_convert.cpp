@@ -33,6 +33,10 @@ struct Plan {
   DType type;
   int64_t permute_heads = 0;  // > 0: q/k rows to the interleaved layout
   bool layer_end = false;     // last tensor of a layer (for progress)
+  // A stacked expert tensor (ffn_*_exps, llama.cpp's layout [experts, rows,
+  // columns]): these experts' matrices one after the other; src is the first.
+  std::vector<const TensorInfo*> stack;
+  std::vector<uint64_t> ne;  // when set, the GGUF shape instead of src's
 };
 
 // llama.cpp's LLAMA_FTYPE of a file whose matrices are mostly of type t.
@@ -105,6 +109,13 @@ void write_config_metadata(GgufWriter& w, const ModelConfig& c, const std::strin
   w.add_f32(a + "attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
   w.add_f32(a + "rope.freq_base", float(c.rope_theta));
   w.add_u32(a + "vocab_size", uint32_t(c.vocab_size));
+  if (c.is_moe()) {
+    w.add_u32(a + "expert_count", uint32_t(c.num_experts));
+    w.add_u32(a + "expert_used_count", uint32_t(c.experts_per_token));
+    w.add_u32(a + "expert_feed_forward_length", uint32_t(c.moe_intermediate_size));
+    if (c.shared_expert_intermediate_size)
+      w.add_u32(a + "expert_shared_feed_forward_length", uint32_t(c.shared_expert_intermediate_size));
+  }
   if (c.rope_scaling.type == RopeScaling::Type::Linear) {
     w.add_string(a + "rope.scaling.type", "linear");
     w.add_f32(a + "rope.scaling.factor", float(c.rope_scaling.factor));
@@ -135,12 +146,26 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
     throw Error(model_dir.string() + ": not a model directory (convert reads a Hugging Face directory)");
   const ModelLayout m = open_model_layout(model_dir);
   const ModelConfig& c = m.config;
-  // Writing stacked expert tensors (ffn_*_exps) is not implemented: an MoE
-  // model is refused rather than written without its experts.
-  if (!m.arch->gguf_arch || m.arch->moe)
+  // llama.cpp writes Mixtral as `llama` with experts (the reader maps it
+  // back by llama.expert_count), so its table row names no GGUF arch.
+  const bool mixtral = std::string_view(m.arch->hf_class) == "MixtralForCausalLM";
+  if (!m.arch->gguf_arch && !mixtral)
     throw Error(fmt::format("{}: converting {} models to GGUF is not supported yet", model_dir.string(),
                             m.arch->display));
-  const std::string arch = m.arch->gguf_arch;
+  const std::string arch = mixtral ? "llama" : m.arch->gguf_arch;
+  if (m.arch->moe) {
+    // llama.cpp's MoE graphs (and strata's reader of their files) have
+    // experts in every layer and a fixed renormalization per architecture:
+    // a model outside that would be read back as a different model.
+    for (const LayerLayout& L : m.layers)
+      if (L.experts.empty())
+        throw Error(fmt::format("{}: {} with dense layers (mlp_only_layers / decoder_sparse_step) cannot be written "
+                                "as a GGUF file: its MoE layout has experts in every layer",
+                                model_dir.string(), m.arch->display));
+    if (c.norm_topk_prob != (arch != "qwen2moe"))
+      throw Error(fmt::format("{}: norm_topk_prob={} cannot be written as a GGUF {} file (llama.cpp fixes it to {})",
+                              model_dir.string(), c.norm_topk_prob, arch, arch != "qwen2moe"));
+  }
   const bool interleave = m.arch->gguf_rope_interleaved;
   GgufConvertReport report;
 
@@ -202,9 +227,31 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
       Plan p{t, gguf_name(*t), DType::F32};
       p.type = matrix_type(*t, false, p.gguf_name, l);
       const Role r = Role(i);
+      if (r == Role::SharedExpertGate) {
+        // One output: llama.cpp stores it as a vector of f32.
+        p.type = DType::F32;
+        p.ne = {uint64_t(c.hidden_size)};
+      }
       if (interleave && (r == Role::Q || r == Role::QBias)) p.permute_heads = c.num_heads;
       if (interleave && (r == Role::K || r == Role::KBias)) p.permute_heads = c.num_kv_heads;
       plan.push_back(std::move(p));
+    }
+    if (!L.experts.empty()) {
+      for (int which = 0; which < 3; ++which) {
+        Plan p{nullptr, "", DType::F32};
+        for (const ExpertLayout& X : L.experts) p.stack.push_back(which == 0 ? X.gate : which == 1 ? X.up : X.down);
+        p.src = p.stack[0];
+        for (const TensorInfo* t : p.stack)
+          if (t->shape != p.src->shape || t->dtype != p.src->dtype)
+            throw Error(fmt::format("{}: experts of layer {} differ in shape or type ({} vs {})", model_dir.string(), l,
+                                    t->name, p.src->name));
+        static const char* const kNames[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+        p.gguf_name = fmt::format("blk.{}.{}.weight", l, kNames[which]);
+        p.type = matrix_type(*p.src, false, p.gguf_name, l);
+        p.ne = gguf_ne(*p.src);
+        p.ne.push_back(uint64_t(p.stack.size()));
+        plan.push_back(std::move(p));
+      }
     }
     plan.back().layer_end = true;
   }
@@ -228,7 +275,7 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
   if (!report.tokenizer) w.add_string("tokenizer.ggml.model", "no_vocab");
 
   uint64_t total = 0;
-  for (const Plan& p : plan) total += w.add_tensor(p.gguf_name, p.type, gguf_ne(*p.src));
+  for (const Plan& p : plan) total += w.add_tensor(p.gguf_name, p.type, p.ne.empty() ? gguf_ne(*p.src) : p.ne);
   w.begin_data();
 
   ThreadPool pool(opt.threads);
@@ -240,38 +287,41 @@ GgufConvertReport convert_to_gguf(const std::filesystem::path& model_dir, const 
   std::vector<float> f, permuted;
   std::vector<uint8_t> enc;
   for (const Plan& p : plan) {
-    const TensorInfo& t = *p.src;
-    const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
-    const int64_t cols = t.shape.size() == 2 ? t.shape[1] : t.shape[0];
-    // A 1-D tensor that is permuted (a q/k bias) is one column of rows.
-    const bool bias_perm = p.permute_heads > 0 && t.shape.size() == 1;
-    const int64_t head_rows = p.permute_heads > 0 && !bias_perm ? rows / p.permute_heads : 1;
-    const int64_t perm_rows = bias_perm ? cols : rows;
-    if (p.permute_heads > 0 && (perm_rows % p.permute_heads != 0 || (perm_rows / p.permute_heads) % 2 != 0))
-      throw Error(fmt::format("{}: tensor '{}' rows {} do not split into {} heads", model_dir.string(), t.name,
-                              perm_rows, p.permute_heads));
-    // Chunks of ~32 MiB of f32, whole heads when permuting.
-    const int64_t per = std::max<int64_t>(1, int64_t(32 << 20) / (4 * cols));
-    const int64_t chunk = std::max<int64_t>(head_rows, per / head_rows * head_rows);
-    const uint64_t src_row = dtype_bytes(t.dtype, uint64_t(cols));
-    const uint64_t dst_row = dtype_bytes(p.type, uint64_t(cols));
-    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-      const int64_t n = std::min(chunk, rows - r0);
-      raw.resize(size_t(n) * src_row);
-      files.read(t, uint64_t(r0) * src_row, raw.size(), raw.data());
-      f.resize(size_t(n * cols));
-      to_float(raw.data(), t.dtype, f.size(), f.data());
-      if (p.permute_heads > 0) {
-        permuted.resize(f.size());
-        if (bias_perm) permute_rows_to_interleaved(f.data(), permuted.data(), p.permute_heads, cols / p.permute_heads, 1);
-        else permute_rows_to_interleaved(f.data(), permuted.data(), n / head_rows, head_rows, cols);
-        f.swap(permuted);
+    const std::vector<const TensorInfo*> parts = p.stack.empty() ? std::vector<const TensorInfo*>{p.src} : p.stack;
+    for (const TensorInfo* part : parts) {
+      const TensorInfo& t = *part;
+      const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
+      const int64_t cols = t.shape.size() == 2 ? t.shape[1] : t.shape[0];
+      // A 1-D tensor that is permuted (a q/k bias) is one column of rows.
+      const bool bias_perm = p.permute_heads > 0 && t.shape.size() == 1;
+      const int64_t head_rows = p.permute_heads > 0 && !bias_perm ? rows / p.permute_heads : 1;
+      const int64_t perm_rows = bias_perm ? cols : rows;
+      if (p.permute_heads > 0 && (perm_rows % p.permute_heads != 0 || (perm_rows / p.permute_heads) % 2 != 0))
+        throw Error(fmt::format("{}: tensor '{}' rows {} do not split into {} heads", model_dir.string(), t.name,
+                                perm_rows, p.permute_heads));
+      // Chunks of ~32 MiB of f32, whole heads when permuting.
+      const int64_t per = std::max<int64_t>(1, int64_t(32 << 20) / (4 * cols));
+      const int64_t chunk = std::max<int64_t>(head_rows, per / head_rows * head_rows);
+      const uint64_t src_row = dtype_bytes(t.dtype, uint64_t(cols));
+      const uint64_t dst_row = dtype_bytes(p.type, uint64_t(cols));
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t n = std::min(chunk, rows - r0);
+        raw.resize(size_t(n) * src_row);
+        files.read(t, uint64_t(r0) * src_row, raw.size(), raw.data());
+        f.resize(size_t(n * cols));
+        to_float(raw.data(), t.dtype, f.size(), f.data());
+        if (p.permute_heads > 0) {
+          permuted.resize(f.size());
+          if (bias_perm) permute_rows_to_interleaved(f.data(), permuted.data(), p.permute_heads, cols / p.permute_heads, 1);
+          else permute_rows_to_interleaved(f.data(), permuted.data(), n / head_rows, head_rows, cols);
+          f.swap(permuted);
+        }
+        enc.resize(size_t(n) * dst_row);
+        pool.parallel_for(size_t(n), 16, [&](size_t a, size_t b) {
+          encode(f.data() + a * size_t(cols), (b - a) * size_t(cols), p.type, enc.data() + a * dst_row);
+        });
+        w.write(enc.data(), enc.size());
       }
-      enc.resize(size_t(n) * dst_row);
-      pool.parallel_for(size_t(n), 16, [&](size_t a, size_t b) {
-        encode(f.data() + a * size_t(cols), (b - a) * size_t(cols), p.type, enc.data() + a * dst_row);
-      });
-      w.write(enc.data(), enc.size());
     }
     w.end_tensor();
     ++report.tensors;

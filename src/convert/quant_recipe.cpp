@@ -37,7 +37,8 @@ DType preferred(const QuantRecipe& r, const RecipeTensor& t) {
     else if (n == "q4_k_s" && i < 4) type = DType::Q5_K;
     // llama.cpp's LLM_TYPE_70B (80 layers): attn_v is 8x smaller there.
     if (L == 80 && (type == DType::Q3_K || type == DType::Q4_K)) type = DType::Q5_K;
-  } else if (ends_with(t.gguf_name, "ffn_down.weight")) {
+  } else if (ends_with(t.gguf_name, "ffn_down.weight") || ends_with(t.gguf_name, "ffn_down_exps.weight")) {
+    // (llama.cpp matches "ffn_down" anywhere in the name: stacked experts too.)
     if (n == "q2_k") type = DType::Q3_K;
     else if (n == "q3_k_m") type = i < L / 16 ? DType::Q5_K : DType::Q4_K;
     else if (n == "q3_k_l") type = DType::Q5_K;

@@ -380,6 +380,7 @@ class EngineImpl final : public Engine {
     s.preemptions += retired_.preemptions;
     s.experts_routed += retired_.experts_routed;
     s.expert_hits += retired_.expert_hits;
+    s.expert_bytes_read += retired_.expert_bytes_read;
     s.resident_bytes_read = retired_.resident_bytes_read + runtime_->resident_bytes_read;
     s.startup_s = retired_.startup_s + runtime_->startup_s;
     return s;

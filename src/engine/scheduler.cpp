@@ -150,6 +150,7 @@ void Scheduler::add_stats(EngineStats& s) const {
     s.accepted_tokens += m.accepted_tokens;
     s.experts_routed += m.experts_routed;
     s.expert_hits += m.expert_hits;
+    s.expert_bytes_read += m.expert_bytes_read;
   }
   s.kv_pages_total = rt_->kv->pages_total();
   s.kv_pages_used = rt_->kv->pages_used();
@@ -390,6 +391,7 @@ void Scheduler::run_pass() {
     stats_.compute_s += prof.compute_s;
     stats_.experts_routed += prof.experts_routed;
     stats_.expert_hits += prof.expert_hits;
+    stats_.expert_bytes_read += prof.expert_bytes_read;
   }
   const PassStats ps{prof.rows,           prof.wall_s,      prof.io_wait_s,          prof.compute_s,
                      prof.bytes_read,     prof.experts_routed, prof.expert_hits,   prof.expert_bytes_read};

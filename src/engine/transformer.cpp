@@ -371,7 +371,8 @@ const float* Transformer::forward(const Batch& b, PassProfile* profile) {
       profile->expert_hits = e1.hits - e0.hits;
       profile->expert_bytes_read = e1.bytes_read - e0.bytes_read;
       profile->bytes_read += profile->expert_bytes_read;
-      // Expert reads happen after routing, on this thread: compute waits.
+      // Compute waits for expert reads only when the expert it needs next
+      // has not landed yet (reads overlap the other experts' compute).
       profile->io_wait_s += double(e1.read_ns - e0.read_ns) * 1e-9;
       profile->compute_s = profile->wall_s - profile->io_wait_s;
     }

@@ -245,16 +245,40 @@ std::optional<IoMethod> parse_io_method(std::string_view s) {
 
 bool io_method_needs_direct(IoMethod m) { return m == IoMethod::Uring || m == IoMethod::Direct; }
 
-void IoEngine::read(std::span<const ReadRequest> reqs) {
+namespace {
+// Every request inside its file, before anything is read.
+void validate(const ModelFiles& files, std::span<const ReadRequest> reqs) {
   for (const auto& r : reqs) {
     if (injected_failure())
-      throw Error(fmt::format("{}: read error at offset {}: injected I/O error", files_.path(r.file), r.offset));
-    if (r.file >= files_.count()) throw Error("internal: read request for an unknown file");
-    if (r.offset + r.size > files_.size(r.file) || r.offset + r.size < r.offset)
+      throw Error(fmt::format("{}: read error at offset {}: injected I/O error", files.path(r.file), r.offset));
+    if (r.file >= files.count()) throw Error("internal: read request for an unknown file");
+    if (r.offset + r.size > files.size(r.file) || r.offset + r.size < r.offset)
       throw Error(fmt::format("{}: read of {} bytes at offset {} is beyond the end of the file ({} bytes when opened)",
-                              files_.path(r.file), r.size, r.offset, files_.size(r.file)));
+                              files.path(r.file), r.size, r.offset, files.size(r.file)));
   }
+}
+}  // namespace
+
+void IoEngine::read(std::span<const ReadRequest> reqs) {
+  validate(files_, reqs);
   read_all(reqs);
+}
+
+void IoEngine::read_groups(std::span<const ReadRequest> reqs, std::span<const size_t> ends,
+                           const std::function<void(size_t)>& done) {
+  for (size_t g = 0; g < ends.size(); ++g)
+    if (ends[g] > reqs.size() || (g > 0 && ends[g] < ends[g - 1])) throw Error("internal: bad read groups");
+  if (ends.empty() ? !reqs.empty() : ends.back() != reqs.size()) throw Error("internal: bad read groups");
+  validate(files_, reqs);
+  read_groups_all(reqs, ends, done);
+}
+
+void IoEngine::read_groups_all(std::span<const ReadRequest> reqs, std::span<const size_t> ends,
+                               const std::function<void(size_t)>& done) {
+  for (size_t g = 0, begin = 0; g < ends.size(); begin = ends[g++]) {
+    read_all(reqs.subspan(begin, ends[g] - begin));
+    done(g);
+  }
 }
 
 std::unique_ptr<IoEngine> make_io_engine(IoMethod m, const ModelFiles& files) {

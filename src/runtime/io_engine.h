@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -51,8 +52,20 @@ class IoEngine {
   // engines read the unaligned edges through the page cache.
   void read(std::span<const ReadRequest> requests);
 
+  // Reads requests that form consecutive groups (group g is requests
+  // [ends[g-1], ends[g]) ) with all of them in flight at once where the
+  // engine can, and calls done(g) on this thread as soon as every request
+  // of group g is in memory, so a caller (the expert cache) can hand each
+  // group to compute while the others are still being read. done is not
+  // called after an error; the Error is thrown once all reads have drained.
+  void read_groups(std::span<const ReadRequest> requests, std::span<const size_t> ends,
+                   const std::function<void(size_t)>& done);
+
  protected:
   virtual void read_all(std::span<const ReadRequest> requests) = 0;
+  // Default: one group after the other, each at the engine's own depth.
+  virtual void read_groups_all(std::span<const ReadRequest> requests, std::span<const size_t> ends,
+                               const std::function<void(size_t)>& done);
   const ModelFiles& files_;
 };
 

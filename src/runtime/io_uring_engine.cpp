@@ -6,6 +6,7 @@
 #include <liburing.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "core/error.h"
@@ -50,6 +51,34 @@ class UringEngine final : public IoEngine {
     if (err) std::rethrow_exception(err);
   }
 
+  // Every piece of every group in one ring, so the disk queue stays full
+  // across group boundaries; a group is done when its last piece lands.
+  void read_groups_all(std::span<const ReadRequest> reqs, std::span<const size_t> ends,
+                       const std::function<void(size_t)>& done) override {
+    std::vector<Piece> pieces;
+    std::vector<size_t> group_of;  // per piece
+    std::vector<size_t> left(ends.size(), 0);
+    for (size_t g = 0, begin = 0; g < ends.size(); begin = ends[g++]) {
+      std::vector<Piece> p = split(reqs.subspan(begin, ends[g] - begin), true);
+      pieces.insert(pieces.end(), p.begin(), p.end());
+      group_of.insert(group_of.end(), p.size(), g);
+      left[g] = p.size();
+    }
+    std::unique_ptr<Ring> ring = borrow();
+    std::exception_ptr err;
+    try {
+      for (size_t g = 0; g < ends.size(); ++g)
+        if (left[g] == 0) done(g);  // nothing to read (empty requests)
+      run(ring->ring, pieces, [&](size_t idx) {
+        if (--left[group_of[idx]] == 0) done(group_of[idx]);
+      });
+    } catch (...) {
+      err = std::current_exception();
+    }
+    give_back(std::move(ring));
+    if (err) std::rethrow_exception(err);
+  }
+
  private:
   std::unique_ptr<Ring> borrow() {
     {
@@ -70,7 +99,9 @@ class UringEngine final : public IoEngine {
   // Submits the O_DIRECT pieces kDepth at a time, reads the buffered edges
   // while they fly, and always drains the ring before returning or throwing
   // (a completion must never land in a buffer its owner has given up).
-  void run(io_uring& ring, std::vector<Piece>& pieces) {
+  // `landed(i)`, when given, is called for each piece i read completely,
+  // until the first error.
+  void run(io_uring& ring, std::vector<Piece>& pieces, const std::function<void(size_t)>& landed = {}) {
     std::vector<size_t> direct;
     for (size_t i = 0; i < pieces.size(); ++i)
       if (pieces[i].direct) direct.push_back(i);
@@ -101,10 +132,12 @@ class UringEngine final : public IoEngine {
     };
     fill();
     // The unaligned edges, through the page cache, while the disk works.
-    for (const Piece& p : pieces) {
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const Piece& p = pieces[i];
       if (p.direct || err) continue;
       try {
         pread_full(files_, p);
+        if (landed) landed(i);
       } catch (...) {
         err = std::current_exception();
       }
@@ -131,6 +164,7 @@ class UringEngine final : public IoEngine {
           pread_full(files_, {p.file, uint64_t(res) % kDirectAlign == 0, p.offset + uint64_t(res),
                               p.size - uint64_t(res), p.dest + res});
         }
+        if (landed && !err) landed(idx);
       } catch (...) {
         if (!err) err = std::current_exception();
       }

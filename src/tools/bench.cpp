@@ -153,7 +153,11 @@ BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport*
       io.push_back(g.passes[i].io_wait_s);
       comp.push_back(g.passes[i].compute_s);
       bytes += g.passes[i].bytes_read;
+      r.experts_routed += g.passes[i].experts_routed;
+      r.expert_hits += g.passes[i].expert_hits;
+      r.expert_bytes_per_pass += g.passes[i].expert_bytes_read;
     }
+    if (g.passes.size() > 1) r.expert_bytes_per_pass /= uint64_t(g.passes.size() - 1);
     r.seconds_per_pass = median(wall);
     r.io_wait_s = median(io);
     r.compute_s = median(comp);
@@ -186,6 +190,10 @@ BenchRun run_engine(const BenchOptions& o, const EngineOptions& eo, BenchReport*
           return s;
         },
         [](SequenceResult&&) {}, bo);
+    const EngineStats es = e->stats();
+    r.experts_routed = es.experts_routed;
+    r.expert_hits = es.expert_hits;
+    r.expert_bytes_per_pass = es.expert_bytes_read / uint64_t(std::max<size_t>(st.passes, 1));
     double passes = double(std::max<size_t>(st.passes, 1));
     r.seconds_per_pass = st.wall_s / passes;
     r.io_wait_s = st.io_wait_s / passes;
