@@ -79,7 +79,7 @@ TEST(PagedAttention, MatchesReferenceAndIsIndependentOfTheBlock) {
       const float scale = 1.0f / std::sqrt(float(hd));
       const int64_t layer = 1;
       const size_t off = hd;  // the second KV head
-      attend_block(c.seq, layer, off, hd, scale, qp.data(), npos.data(), op.data(), count, ctx, scratch.data());
+      attend_block(c.seq, layer, off, hd, hd, scale, qp.data(), npos.data(), op.data(), count, ctx, scratch.data());
       for (size_t i = 0; i < count; ++i) {
         const std::string what = std::string(kv_type_name(type)) + " hd=" + std::to_string(hd) +
                                  " query " + std::to_string(i) + " npos=" + std::to_string(npos[i]);
@@ -87,18 +87,39 @@ TEST(PagedAttention, MatchesReferenceAndIsIndependentOfTheBlock) {
         for (size_t e = 0; e < hd; ++e) ASSERT_NEAR(out[i * hd + e], ref[e], 2e-5) << what << " element " << e;
         // Alone, and as the last query of a shorter block: the same bits.
         float* ap = alone.data();
-        attend_block(c.seq, layer, off, hd, scale, &qp[i], &npos[i], &ap, 1, ctx, scratch.data());
+        attend_block(c.seq, layer, off, hd, hd, scale, &qp[i], &npos[i], &ap, 1, ctx, scratch.data());
         ASSERT_EQ(0, std::memcmp(alone.data(), out.data() + i * hd, hd * sizeof(float))) << what << " alone";
         const size_t first = i >= 3 ? i - 3 : 0;
         std::vector<float> part((i + 1 - first) * hd, NAN);
         std::vector<float*> pp;
         for (size_t j = first; j <= i; ++j) pp.push_back(part.data() + (j - first) * hd);
-        attend_block(c.seq, layer, off, hd, scale, &qp[first], &npos[first], pp.data(), i + 1 - first, ctx,
+        attend_block(c.seq, layer, off, hd, hd, scale, &qp[first], &npos[first], pp.data(), i + 1 - first, ctx,
                      scratch.data());
         ASSERT_EQ(0, std::memcmp(part.data() + (i - first) * hd, out.data() + i * hd, hd * sizeof(float)))
             << what << " in a shorter block";
       }
     }
+}
+
+// DeepSeek's values are narrower than its keys (v_head_dim 128 of a 192-wide
+// slot): out holds value_dim floats, the first ones of each value slot.
+TEST(PagedAttention, NarrowValuesAreTheFirstFloatsOfTheSlot) {
+  std::mt19937 rng(11);
+  const size_t hd = 24, vd = 16, positions = 150;
+  const int64_t ctx = 160;
+  Cache c(KvType::F16, 2 * hd, positions, rng);
+  std::vector<float> q(hd);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  for (float& v : q) v = d(rng);
+  std::vector<float> out(hd, 12345.0f), scratch(attention_scratch_floats(hd, ctx));
+  const float* qp = q.data();
+  float* op = out.data();
+  const size_t npos = positions;
+  const float scale = 0.3f;
+  attend_block(c.seq, 0, hd, hd, vd, scale, &qp, &npos, &op, 1, ctx, scratch.data());
+  const std::vector<double> ref = reference(c, 0, hd, hd, scale, q.data(), npos);
+  for (size_t e = 0; e < vd; ++e) EXPECT_NEAR(out[e], ref[e], 2e-5) << "element " << e;
+  for (size_t e = vd; e < hd; ++e) EXPECT_EQ(out[e], 12345.0f) << "element " << e << " past value_dim was written";
 }
 
 }  // namespace

@@ -74,6 +74,35 @@ constexpr TensorDef kQwenMoeTensors[] = {
     STRATA_OUTPUT_ROWS,
 };
 
+// transformers' DeepseekV3Attention (multi-head latent attention) and
+// DeepseekV3MoE (routed experts, a router with e_score_correction_bias, and
+// n_shared_experts fused into one always-on MLP); the first
+// first_k_dense_replace layers keep a dense MLP. GGUF names are llama.cpp's
+// deepseek2 (LLM_TENSOR_ATTN_Q_A, ..., LLM_TENSOR_FFN_EXP_PROBS_B).
+constexpr TensorDef kDeepseekV3Tensors[] = {
+    {Role::Embed, "model.embed_tokens.weight", "token_embd.weight", Placement::Input, P::Required, 2, {D::Vocab, D::Hidden}},
+    {Role::AttnNorm, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}},
+    {Role::QA, "model.layers.%d.self_attn.q_a_proj.weight", "blk.%d.attn_q_a.weight", Placement::Repeating, P::IfQLora, 2, {D::QLora, D::Hidden}},
+    {Role::QANorm, "model.layers.%d.self_attn.q_a_layernorm.weight", "blk.%d.attn_q_a_norm.weight", Placement::Repeating, P::IfQLora, 1, {D::QLora}},
+    {Role::QB, "model.layers.%d.self_attn.q_b_proj.weight", "blk.%d.attn_q_b.weight", Placement::Repeating, P::IfQLora, 2, {D::QDim, D::QLora}},
+    {Role::Q, "model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", Placement::Repeating, P::IfNoQLora, 2, {D::QDim, D::Hidden}},
+    {Role::KvA, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", "blk.%d.attn_kv_a_mqa.weight", Placement::Repeating, P::Required, 2, {D::KvA, D::Hidden}},
+    {Role::KvANorm, "model.layers.%d.self_attn.kv_a_layernorm.weight", "blk.%d.attn_kv_a_norm.weight", Placement::Repeating, P::Required, 1, {D::KvLora}},
+    {Role::KvB, "model.layers.%d.self_attn.kv_b_proj.weight", "blk.%d.attn_kv_b.weight", Placement::Repeating, P::Required, 2, {D::KvB, D::KvLora}},
+    {Role::O, "model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", Placement::Repeating, P::Required, 2, {D::Hidden, D::AttnOut}},
+    {Role::FfnNorm, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", Placement::Repeating, P::Required, 1, {D::Hidden}},
+    STRATA_DENSE_MLP_ROWS(P::IfDenseMlp),
+    {Role::Router, "model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", Placement::Repeating, P::IfMoe, 2, {D::Experts, D::Hidden}},
+    {Role::RouterBias, "model.layers.%d.mlp.gate.e_score_correction_bias", "blk.%d.exp_probs_b.bias", Placement::Repeating, P::IfMoe, 1, {D::Experts}},
+    {Role::SharedGate, "model.layers.%d.mlp.shared_experts.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::SharedFfn, D::Hidden}},
+    {Role::SharedUp, "model.layers.%d.mlp.shared_experts.up_proj.weight", "blk.%d.ffn_up_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::SharedFfn, D::Hidden}},
+    {Role::SharedDown, "model.layers.%d.mlp.shared_experts.down_proj.weight", "blk.%d.ffn_down_shexp.weight", Placement::Repeating, P::IfSharedExpert, 2, {D::Hidden, D::SharedFfn}},
+    {Role::ExpertGate, "model.layers.%d.mlp.experts.%e.gate_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertUp, "model.layers.%d.mlp.experts.%e.up_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::MoeFfn, D::Hidden}, true},
+    {Role::ExpertDown, "model.layers.%d.mlp.experts.%e.down_proj.weight", "", Placement::Repeating, P::IfMoe, 2, {D::Hidden, D::MoeFfn}, true},
+    STRATA_OUTPUT_ROWS,
+};
+
 #undef STRATA_ATTENTION_ROWS
 #undef STRATA_DENSE_MLP_ROWS
 #undef STRATA_OUTPUT_ROWS
@@ -90,6 +119,7 @@ const ArchFamily kFamilies[] = {
     {"MixtralForCausalLM", "Mixtral", nullptr, false, false, true, kMixtralTensors, true},
     {"Qwen2MoeForCausalLM", "Qwen2MoE", "qwen2moe", true, false, false, kQwenMoeTensors, true},
     {"Qwen3MoeForCausalLM", "Qwen3MoE", "qwen3moe", false, true, false, kQwenMoeTensors, true},
+    {"DeepseekV3ForCausalLM", "DeepSeek-V3", nullptr, false, false, true, kDeepseekV3Tensors, true},
 };
 
 int64_t dim_value(Dim d, const ModelConfig& c) {
@@ -104,6 +134,11 @@ int64_t dim_value(Dim d, const ModelConfig& c) {
     case Dim::MoeFfn: return c.moe_intermediate_size;
     case Dim::SharedFfn: return c.shared_expert_intermediate_size;
     case Dim::One: return 1;
+    case Dim::QLora: return c.q_lora_rank;
+    case Dim::KvLora: return c.kv_lora_rank;
+    case Dim::KvA: return c.kv_lora_rank + c.qk_rope_head_dim;
+    case Dim::KvB: return c.num_heads * (c.qk_nope_head_dim + c.v_head_dim);
+    case Dim::AttnOut: return c.attn_out_dim();
   }
   return 0;
 }
@@ -118,6 +153,8 @@ bool present(const TensorDef& t, const ArchFamily& a, const ModelConfig& c, int6
     case Presence::IfQkvBias: return a.qkv_bias || c.attention_bias;
     case Presence::IfQkNorm: return a.qk_norm;
     case Presence::IfUntied: return !c.tie_word_embeddings;
+    case Presence::IfQLora: return c.q_lora_rank > 0;
+    case Presence::IfNoQLora: return c.q_lora_rank <= 0;
   }
   return false;
 }

@@ -31,6 +31,11 @@ enum class Role : uint8_t {
   // One routed expert's SwiGLU matrices (TensorDef::per_expert); held in
   // LayerLayout::experts, not in by_role.
   ExpertGate, ExpertUp, ExpertDown,
+  // DeepSeek's multi-head latent attention: q through a low-rank bottleneck
+  // (QA, its norm, QB; or a plain Q), the compressed kv plus the shared RoPE
+  // key (KvA), the latent's norm, and its per-head decompression into nope
+  // keys and values (KvB); the router's correction bias (choice only).
+  QA, QANorm, QB, KvA, KvANorm, KvB, RouterBias,
   Embed, FinalNorm, LmHead,
   kCount
 };
@@ -40,7 +45,11 @@ enum class Role : uint8_t {
 enum class Placement : uint8_t { Input, Repeating, Output };
 
 // A dimension of a tensor's shape, resolved against a ModelConfig.
-enum class Dim : uint8_t { Hidden, QDim, KvDim, Ffn, HeadDim, Vocab, Experts, MoeFfn, SharedFfn, One };
+// QLora/KvLora: DeepSeek's ranks; KvA: kv_lora_rank + qk_rope_head_dim;
+// KvB: heads * (qk_nope_head_dim + v_head_dim); AttnOut: o_proj's input.
+enum class Dim : uint8_t {
+  Hidden, QDim, KvDim, Ffn, HeadDim, Vocab, Experts, MoeFfn, SharedFfn, One, QLora, KvLora, KvA, KvB, AttnOut
+};
 
 // When a tensor is part of a model.
 enum class Presence : uint8_t {
@@ -51,6 +60,8 @@ enum class Presence : uint8_t {
   IfDenseMlp,  // a layer without routed experts (every layer of a dense family)
   IfMoe,       // a layer with routed experts (ModelConfig::moe_layer)
   IfSharedExpert,  // an MoE layer of a config with shared_expert_intermediate_size
+  IfQLora,     // DeepSeek with q_lora_rank: q_a_proj, q_a_layernorm, q_b_proj
+  IfNoQLora,   // DeepSeek without: a plain q_proj
 };
 
 struct TensorDef {

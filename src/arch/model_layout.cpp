@@ -88,7 +88,11 @@ ModelLayout open_model_layout(const std::filesystem::path& dir) {
   }
   // A checkpoint with more layers than config.json states is a contradiction
   // a user should hear about rather than silently get a truncated model.
-  if (m.index.find(fmt::format("model.layers.{}.input_layernorm.weight", c.num_layers)))
+  // DeepSeek-V3 checkpoints append their multi-token-prediction module as
+  // layer num_hidden_layers (marked by eh_proj); like transformers, it is
+  // not part of the model.
+  if (m.index.find(fmt::format("model.layers.{}.input_layernorm.weight", c.num_layers)) &&
+      !(c.mla && m.index.find(fmt::format("model.layers.{}.eh_proj.weight", c.num_layers))))
     throw Error(fmt::format("{}: checkpoint has more layers than num_hidden_layers = {} in config.json", dir.string(),
                             c.num_layers));
   return m;

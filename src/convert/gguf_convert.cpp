@@ -35,8 +35,8 @@ struct Plan {
   bool layer_end = false;     // last tensor of a layer (for progress)
   // A stacked expert tensor (ffn_*_exps, llama.cpp's layout [experts, rows,
   // columns]): these experts' matrices one after the other; src is the first.
-  std::vector<const TensorInfo*> stack;
-  std::vector<uint64_t> ne;  // when set, the GGUF shape instead of src's
+  std::vector<const TensorInfo*> stack = {};
+  std::vector<uint64_t> ne = {};  // when set, the GGUF shape instead of src's
 };
 
 // llama.cpp's LLAMA_FTYPE of a file whose matrices are mostly of type t.

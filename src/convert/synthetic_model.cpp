@@ -46,6 +46,44 @@ ModelConfig llama3(int64_t hidden, int64_t ffn, int64_t layers, int64_t heads, b
   return c;
 }
 
+// DeepSeek-V3's config.json (deepseek-ai/DeepSeek-V3): MLA with ranks
+// 1536 (q) and 512 (kv), heads of 128 nope + 64 rope, values of 128; 256
+// routed experts of 2048 in 8 groups keeping 4, top-8, one shared expert,
+// scaled by 2.5; the first 3 layers dense; yarn x40 over 4096 positions.
+ModelConfig deepseek_v3(int64_t hidden, int64_t ffn, int64_t layers, int64_t heads, int64_t vocab) {
+  ModelConfig c = base("DeepseekV3ForCausalLM", "deepseek_v3", hidden, ffn, layers, heads, heads, vocab, 163840,
+                       10000.0, false);
+  c.rms_norm_eps = 1e-6;
+  c.mla = true;
+  c.rope_interleaved = true;
+  c.q_lora_rank = 1536;
+  c.kv_lora_rank = 512;
+  c.qk_nope_head_dim = 128;
+  c.qk_rope_head_dim = 64;
+  c.v_head_dim = 128;
+  c.head_dim = 192;
+  c.num_experts = 256;
+  c.experts_per_token = 8;
+  c.moe_intermediate_size = 2048;
+  c.shared_expert_intermediate_size = 2048;  // n_shared_experts 1
+  c.sigmoid_router = true;
+  c.n_group = 8;
+  c.topk_group = 4;
+  c.routed_scaling_factor = 2.5;
+  c.norm_topk_prob = true;
+  c.first_k_dense_replace = 3;
+  c.rope_scaling.type = RopeScaling::Type::Yarn;
+  c.rope_scaling.factor = 40;
+  c.rope_scaling.original_max_position_embeddings = 4096;
+  c.rope_scaling.beta_fast = 32;
+  c.rope_scaling.beta_slow = 1;
+  c.rope_scaling.mscale = 1.0;
+  c.rope_scaling.mscale_all_dim = 1.0;
+  c.bos_token_id = 0;
+  c.eos_token_ids = {1};
+  return c;
+}
+
 std::vector<SynthPreset> make_presets() {
   std::vector<SynthPreset> p;
   p.push_back({"llama3-8b", "Llama 3.1 8B shapes (16 GB in bf16)", llama3(4096, 14336, 32, 32, false)});
@@ -132,6 +170,47 @@ std::vector<SynthPreset> make_presets() {
     p.push_back({"tiny-qwen2moe", "3-layer Qwen2MoE-style model for tests (top-2 of 6 + shared expert)", c});
   }
   {
+    ModelConfig c = base("Qwen3MoeForCausalLM", "qwen3_moe", 4096, 12288, 94, 64, 4, 151936, 40960, 1000000.0, false);
+    c.head_dim = 128;
+    c.rms_norm_eps = 1e-6;
+    c.num_experts = 128;
+    c.experts_per_token = 8;
+    c.moe_intermediate_size = 1536;
+    c.norm_topk_prob = true;
+    c.eos_token_ids = {151645, 151643};
+    c.bos_token_id = 151643;
+    p.push_back({"qwen3-235b-a22b", "Qwen3-235B-A22B shapes (470 GB in bf16; 8 of 128 experts per token)", c});
+  }
+  {
+    ModelConfig c = deepseek_v3(7168, 18432, 61, 128, 129280);
+    p.push_back({"deepseek-v3", "DeepSeek-V3 shapes (1.34 TB in bf16; 8 of 256 routed experts + 1 shared, MLA)", c});
+  }
+  {
+    // Every DeepSeek-V3 feature at toy size: q through a low-rank
+    // bottleneck, yarn with mscale != mscale_all_dim, 4 groups of 4 experts
+    // keeping 2, 2 shared experts, layer 0 dense.
+    ModelConfig c = deepseek_v3(64, 160, 3, 4, 300);
+    c.max_position_embeddings = 1024;
+    c.q_lora_rank = 24;
+    c.kv_lora_rank = 32;
+    c.qk_nope_head_dim = 16;
+    c.qk_rope_head_dim = 8;
+    c.v_head_dim = 12;
+    c.head_dim = 24;
+    c.num_experts = 16;
+    c.experts_per_token = 4;
+    c.moe_intermediate_size = 24;
+    c.shared_expert_intermediate_size = 2 * 24;
+    c.n_group = 4;
+    c.topk_group = 2;
+    c.first_k_dense_replace = 1;
+    c.rope_scaling.factor = 4;
+    c.rope_scaling.original_max_position_embeddings = 256;
+    c.rope_scaling.mscale = 1.0;
+    c.rope_scaling.mscale_all_dim = 0.8;
+    p.push_back({"tiny-deepseek-v3", "3-layer DeepSeek-V3-style model for tests (MLA, yarn, grouped top-4 of 16)", c});
+  }
+  {
     ModelConfig c = llama3(256, 640, 4, 8, false);
     c.num_kv_heads = 2;
     c.vocab_size = 2000;
@@ -196,7 +275,7 @@ std::string model_config_json(const ModelConfig& c, DType dtype) {
   j["num_hidden_layers"] = c.num_layers;
   j["num_attention_heads"] = c.num_heads;
   j["num_key_value_heads"] = c.num_kv_heads;
-  j["head_dim"] = c.head_dim;
+  if (!c.mla) j["head_dim"] = c.head_dim;  // DeepSeek derives it from qk_nope/qk_rope_head_dim
   j["vocab_size"] = c.vocab_size;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["rms_norm_eps"] = c.rms_norm_eps;
@@ -207,6 +286,14 @@ std::string model_config_json(const ModelConfig& c, DType dtype) {
                          {"low_freq_factor", c.rope_scaling.low_freq_factor},
                          {"high_freq_factor", c.rope_scaling.high_freq_factor},
                          {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+  } else if (c.rope_scaling.type == RopeScaling::Type::Yarn) {
+    j["rope_scaling"] = {{"type", "yarn"},
+                         {"factor", c.rope_scaling.factor},
+                         {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings},
+                         {"beta_fast", c.rope_scaling.beta_fast},
+                         {"beta_slow", c.rope_scaling.beta_slow}};
+    if (c.rope_scaling.mscale != 0) j["rope_scaling"]["mscale"] = c.rope_scaling.mscale;
+    if (c.rope_scaling.mscale_all_dim != 0) j["rope_scaling"]["mscale_all_dim"] = c.rope_scaling.mscale_all_dim;
   } else if (c.rope_scaling.type == RopeScaling::Type::Linear) {
     j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
   } else {
@@ -218,7 +305,28 @@ std::string model_config_json(const ModelConfig& c, DType dtype) {
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_ids.size() == 1 ? nlohmann::ordered_json(c.eos_token_ids[0])
                                                   : nlohmann::ordered_json(c.eos_token_ids);
-  if (c.is_moe()) {
+  if (c.mla) {
+    j["q_lora_rank"] = c.q_lora_rank > 0 ? nlohmann::ordered_json(c.q_lora_rank) : nlohmann::ordered_json(nullptr);
+    j["kv_lora_rank"] = c.kv_lora_rank;
+    j["qk_nope_head_dim"] = c.qk_nope_head_dim;
+    j["qk_rope_head_dim"] = c.qk_rope_head_dim;
+    j["v_head_dim"] = c.v_head_dim;
+    j["rope_interleave"] = c.rope_interleaved;
+  }
+  if (c.is_moe() && c.sigmoid_router) {
+    j["n_routed_experts"] = c.num_experts;
+    j["num_experts_per_tok"] = c.experts_per_token;
+    j["moe_intermediate_size"] = c.moe_intermediate_size;
+    j["n_shared_experts"] = c.shared_expert_intermediate_size / c.moe_intermediate_size;
+    j["n_group"] = c.n_group;
+    j["topk_group"] = c.topk_group;
+    j["topk_method"] = "noaux_tc";
+    j["scoring_func"] = "sigmoid";
+    j["routed_scaling_factor"] = c.routed_scaling_factor;
+    j["norm_topk_prob"] = c.norm_topk_prob;
+    j["first_k_dense_replace"] = c.first_k_dense_replace;
+    j["moe_layer_freq"] = c.moe_layer_freq;
+  } else if (c.is_moe()) {
     if (c.architecture == "MixtralForCausalLM") {
       j["num_local_experts"] = c.num_experts;
     } else {
@@ -240,6 +348,7 @@ uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConf
   ModelConfig c = cfg;
   if (opt.layers > 0) c.num_layers = opt.layers;
   std::erase_if(c.mlp_only_layers, [&](int64_t l) { return l >= c.num_layers; });
+  c.first_k_dense_replace = std::min(c.first_k_dense_replace, c.num_layers);
   const ArchFamily& arch = find_arch(c.architecture, "preset");
   std::filesystem::create_directories(dir);
   std::vector<TensorSource> tensors;
@@ -248,7 +357,7 @@ uint64_t write_synthetic_model(const std::filesystem::path& dir, const ModelConf
   auto add = [&](const std::string& name, std::vector<int64_t> shape) {
     stream = mix(stream);
     bool vector = shape.size() == 1;
-    bool bias = name.find(".bias") != std::string::npos;
+    bool bias = name.find("bias") != std::string::npos;  // also DeepSeek's e_score_correction_bias
     float center = vector && !bias ? 1.0f : 0.0f;
     float scale = vector ? 0.05f : w_scale;
     tensors.push_back({name, opt.dtype, shape, filler(opt.dtype, stream, scale, center)});

@@ -89,7 +89,7 @@ class EngineImpl final : public Engine {
     i.vocab_size = c.vocab_size;
     i.max_position_embeddings = c.max_position_embeddings;
     i.tied_embeddings = model_.lm_head == model_.embed;
-    i.dtype = std::string(dtype_name(model_.layers[0].by_role[size_t(Role::Q)]->dtype));
+    i.dtype = std::string(dtype_name(model_.layers[0].by_role[size_t(Role::O)]->dtype));  // every family has o_proj
     i.parameters = model_.parameter_count();
     i.total_bytes = model_.total_bytes();
     for (const auto& l : model_.layers) i.layer_bytes = std::max(i.layer_bytes, l.bytes);

@@ -30,8 +30,9 @@ size_t attention_scratch_floats(size_t head_dim, int64_t max_context) {
   return (kAttentionQueryBlock + kAttentionPosChunk) * head_dim + kAttentionQueryBlock * size_t(max_context);
 }
 
-void attend_block(const KvSequence& kv, int64_t layer, size_t head_off, size_t hd, float scale, const float* const* q,
-                  const size_t* npos, float* const* out, size_t count, int64_t max_context, float* scratch) {
+void attend_block(const KvSequence& kv, int64_t layer, size_t head_off, size_t hd, size_t vd, float scale,
+                  const float* const* q, const size_t* npos, float* const* out, size_t count, int64_t max_context,
+                  float* scratch) {
   if (count == 0) return;
   const size_t ctx = size_t(max_context);
   float* qb = scratch;                              // (count, hd) queries, packed for matmul
@@ -53,20 +54,20 @@ void attend_block(const KvSequence& kv, int64_t layer, size_t head_off, size_t h
     float* s = scores + i * ctx;
     for (size_t t = 0; t < npos[i]; ++t) s[t] *= scale;
     softmax(s, npos[i]);
-    std::fill(out[i], out[i] + hd, 0.0f);
+    std::fill(out[i], out[i] + vd, 0.0f);
   }
   // out[i] += p[t] * V[t] over t in order; chunks keep that order.
   for (size_t p0 = 0; p0 < longest; p0 += kAttentionPosChunk) {
     const size_t cn = std::min(kAttentionPosChunk, longest - p0);
-    widen_rows(kv, &KvSequence::v_at, layer, head_off, hd, p0, cn, rows);
+    widen_rows(kv, &KvSequence::v_at, layer, head_off, vd, p0, cn, rows);
     for (size_t i = 0; i < count; ++i) {
       const float* s = scores + i * ctx;
       float* o = out[i];
       const size_t end = std::min(npos[i], p0 + cn);
       for (size_t t = p0; t < end; ++t) {
         const float a = s[t];
-        const float* v = rows + (t - p0) * hd;
-        for (size_t e = 0; e < hd; ++e) o[e] += a * v[e];
+        const float* v = rows + (t - p0) * vd;
+        for (size_t e = 0; e < vd; ++e) o[e] += a * v[e];
       }
     }
   }

@@ -3,7 +3,7 @@
 // loop per query and position.
 //
 //   std::vector<float> scratch(attention_scratch_floats(hd, max_context));
-//   attend_block(kv, layer, kvh * hd, hd, scale, q, npos, out, count, max_context, scratch.data());
+//   attend_block(kv, layer, kvh * hd, hd, hd, scale, q, npos, out, count, max_context, scratch.data());
 //
 // Query i (a head of one row of the batch) attends over positions
 // [0, npos[i]): out[i] = softmax(q[i] . K^T * scale) V. The queries of a
@@ -33,10 +33,12 @@ inline constexpr size_t kAttentionPosChunk = 128;
 // Floats of scratch one attend_block call needs (one per thread).
 size_t attention_scratch_floats(size_t head_dim, int64_t max_context);
 
-// count <= kAttentionQueryBlock queries; q[i] and out[i] point at head_dim
-// floats; 1 <= npos[i] <= max_context; head_off is the KV head's first
-// element within a cached position.
-void attend_block(const KvSequence& kv, int64_t layer, size_t head_off, size_t head_dim, float scale,
+// count <= kAttentionQueryBlock queries; q[i] points at head_dim floats and
+// out[i] at value_dim <= head_dim (a value is the first value_dim floats of
+// its head's slot: DeepSeek's v_head_dim is narrower than its keys);
+// 1 <= npos[i] <= max_context; head_off is the KV head's first element
+// within a cached position.
+void attend_block(const KvSequence& kv, int64_t layer, size_t head_off, size_t head_dim, size_t value_dim, float scale,
                   const float* const* q, const size_t* npos, float* const* out, size_t count, int64_t max_context,
                   float* scratch);
 

@@ -40,14 +40,29 @@ uint64_t widest_ffn(const ModelConfig& c) {
                              uint64_t(c.shared_expert_intermediate_size)});
 }
 
+// Multi-head latent attention's scratch per row: the q bottleneck, the
+// compressed kv with its RoPE key, the normalized latent, and the per-head
+// nope keys and values it decompresses to.
+uint64_t mla_floats(const ModelConfig& c) {
+  if (!c.mla) return 0;
+  return uint64_t(c.q_lora_rank + c.kv_lora_rank + c.qk_rope_head_dim + c.kv_lora_rank +
+                  c.num_heads * (c.qk_nope_head_dim + c.v_head_dim));
+}
+
+// The widest vector a layer reads as f32 (norm weights, the router's bias).
+uint64_t widest_vec(const ModelConfig& c) {
+  return std::max<uint64_t>({uint64_t(c.hidden_size), uint64_t(c.q_dim()), widest_ffn(c), uint64_t(c.num_experts),
+                             uint64_t(c.q_lora_rank), uint64_t(c.kv_lora_rank)});
+}
+
 }  // namespace
 
 uint64_t Transformer::activation_bytes(const ModelConfig& c, size_t rows, int64_t ctx, size_t threads) {
   const uint64_t h = uint64_t(c.hidden_size), q = uint64_t(c.q_dim()), kv = uint64_t(c.kv_dim()),
                  ff = widest_ffn(c);
-  uint64_t per_row = f32_bytes(2 * h + q + 2 * kv + q + 2 * ff) + h * 4 /* raw embedding row, widest dtype */;
-  uint64_t vec = f32_bytes(std::max<uint64_t>(std::max(h, q), ff));
-  uint64_t pages = 13 * 4096;  // each buffer rounds up to a page
+  uint64_t per_row = f32_bytes(2 * h + q + 2 * kv + q + 2 * ff + mla_floats(c)) + h * 4 /* raw embedding row, widest dtype */;
+  uint64_t vec = f32_bytes(widest_vec(c));
+  uint64_t pages = 14 * 4096;  // each buffer rounds up to a page
   if (c.is_moe()) {
     const uint64_t E = uint64_t(c.num_experts), k = uint64_t(c.experts_per_token);
     per_row += f32_bytes(E + k + k * h + 2 * h) + k * sizeof(int);
@@ -82,7 +97,8 @@ Transformer::Transformer(const ModelLayout& m, LayerStore& store, IoEngine& io, 
   up_ = buf(R * ff);
   scores_ = buf(attention_scratch_floats(size_t(c.head_dim), max_context) * pool.size());
   embed_raw_ = AlignedBuffer(R * h * 4, &ledger, "activations");
-  size_t vec = std::max(std::max(h, q), ff);
+  size_t vec = size_t(widest_vec(c));
+  if (c.mla) mla_ = buf(R * size_t(mla_floats(c)));
   vec_a_ = buf(vec);
   vec_b_ = buf(vec);
   logits_ = AlignedBuffer(logits_bytes(c, max_logit_rows) - 4096, &ledger, "logits");
@@ -121,8 +137,11 @@ void Transformer::embed(const Batch& b) {
 void Transformer::attention(size_t l, const Batch& b) {
   const ModelConfig& c = m_.config;
   const size_t hd = size_t(c.head_dim), nh = size_t(c.num_heads), nkv = size_t(c.num_kv_heads);
+  // Values are vd <= hd wide (DeepSeek's v_head_dim, in the first vd floats
+  // of each head's slot); att_ holds nh * vd floats per row.
+  const size_t vd = size_t(c.attn_out_dim() / c.num_heads);
   const size_t group = nh / nkv;
-  const float scale = 1.0f / std::sqrt(float(hd));
+  const float scale = c.mla ? float(c.attention_scale()) : 1.0f / std::sqrt(float(hd));
   // Jobs: for each sequence of the batch (its rows in batch order) and each
   // KV head, blocks of up to kAttentionQueryBlock (row, q head) queries that
   // share that KV head. A prompt's rows are one sequence, so its scores
@@ -164,10 +183,10 @@ void Transformer::attention(size_t l, const Batch& b) {
       for (size_t i = 0; i < job.count; ++i) {
         const Query& qu = queries[job.first + i];
         qp[i] = q_.as<float>() + qu.row * nh * hd + qu.head * hd;
-        op[i] = att_.as<float>() + qu.row * nh * hd + qu.head * hd;
+        op[i] = att_.as<float>() + qu.row * nh * vd + qu.head * vd;
         np[i] = size_t(b[qu.row].pos + 1);
       }
-      attend_block(*job.kv, int64_t(l), job.kvh * hd, hd, scale, qp, np, op, job.count, max_context_, s);
+      attend_block(*job.kv, int64_t(l), job.kvh * hd, hd, vd, scale, qp, np, op, job.count, max_context_, s);
     }
   });
 }
@@ -196,31 +215,35 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
     });
   };
   norm(x, vec_f32(T(Role::AttnNorm), D(Role::AttnNorm), vec_a_.as<float>()), n, h, xn);
-  linear(xn, n, T(Role::Q), D(Role::Q), q);
-  linear(xn, n, T(Role::K), D(Role::K), k);
-  linear(xn, n, T(Role::V), D(Role::V), v);
-  if (T(Role::QBias)) {
-    const Role roles[3] = {Role::QBias, Role::KBias, Role::VBias};
-    float* outs[3] = {q, k, v};
-    size_t dims[3] = {qd, kvd, kvd};
-    for (int i = 0; i < 3; ++i) {
-      const float* bias = vec_f32(T(roles[i]), D(roles[i]), vec_a_.as<float>());
-      for (size_t r = 0; r < n; ++r)
-        for (size_t j = 0; j < dims[i]; ++j) outs[i][r * dims[i] + j] += bias[j];
+  if (c.mla) {
+    mla_qkv(l, base, b);
+  } else {
+    linear(xn, n, T(Role::Q), D(Role::Q), q);
+    linear(xn, n, T(Role::K), D(Role::K), k);
+    linear(xn, n, T(Role::V), D(Role::V), v);
+    if (T(Role::QBias)) {
+      const Role roles[3] = {Role::QBias, Role::KBias, Role::VBias};
+      float* outs[3] = {q, k, v};
+      size_t dims[3] = {qd, kvd, kvd};
+      for (int i = 0; i < 3; ++i) {
+        const float* bias = vec_f32(T(roles[i]), D(roles[i]), vec_a_.as<float>());
+        for (size_t r = 0; r < n; ++r)
+          for (size_t j = 0; j < dims[i]; ++j) outs[i][r * dims[i] + j] += bias[j];
+      }
     }
-  }
-  if (T(Role::QNorm)) {
-    norm(q, vec_f32(T(Role::QNorm), D(Role::QNorm), vec_a_.as<float>()), n * nh, hd, q);
-    norm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, k);
-  }
-  // Rows write distinct cache positions (pages are allocated before the pass).
-  parallel_for(&pool_, n, 1, [&](size_t r0, size_t r1) {
-    for (size_t r = r0; r < r1; ++r) {
-      rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
-      rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
-      b[r].cache->store(int64_t(l), b[r].pos, k + r * kvd, v + r * kvd);
+    if (T(Role::QNorm)) {
+      norm(q, vec_f32(T(Role::QNorm), D(Role::QNorm), vec_a_.as<float>()), n * nh, hd, q);
+      norm(k, vec_f32(T(Role::KNorm), D(Role::KNorm), vec_b_.as<float>()), n * nkv, hd, k);
     }
-  });
+    // Rows write distinct cache positions (pages are allocated before the pass).
+    parallel_for(&pool_, n, 1, [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r) {
+        rope(q + r * qd, nh, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
+        rope(k + r * kvd, nkv, hd, b[r].pos, inv_freq_.data(), m_.config.rope_interleaved);
+        b[r].cache->store(int64_t(l), b[r].pos, k + r * kvd, v + r * kvd);
+      }
+    });
+  }
   attention(l, b);
   linear(att_.as<float>(), n, T(Role::O), D(Role::O), xn);
   add_into(x, xn, n * h);
@@ -236,6 +259,105 @@ void Transformer::layer(size_t l, const uint8_t* base, const Batch& b) {
   parallel_for(&pool_, n * ff, kElementGrain, [&](size_t i0, size_t i1) { silu_mul(g + i0, up + i0, i1 - i0); });
   linear(g, n, T(Role::Down), D(Role::Down), xn);
   add_into(x, xn, n * h);
+}
+
+// transformers' DeepseekV3Attention up to the attention itself: q (through
+// the q_lora_rank bottleneck, or a plain q_proj), the compressed kv and its
+// RoPE key from kv_a_proj_with_mqa, the latent normalized and decompressed
+// by kv_b_proj into each head's nope key and value. RoPE turns the last
+// qk_rope_head_dim of each q head and the one shared key on pairs
+// (2i, 2i+1), writing them in rotate-half order as transformers'
+// apply_rotary_pos_emb_interleave does (q and k alike, so scores are
+// unchanged). The cache holds each head's full key (nope | rope) and its
+// value in the first v_head_dim of the slot.
+void Transformer::mla_qkv(size_t l, const uint8_t* base, const Batch& b) {
+  const ModelConfig& c = m_.config;
+  const StreamUnit& u = store_.units()[l];
+  const LayerLayout& L = m_.layers[l];
+  auto T = [&](Role r) { return L.by_role[size_t(r)]; };
+  auto D = [&](Role r) { return u.data(base, T(r)); };
+  const size_t n = b.size(), nh = size_t(c.num_heads), hd = size_t(c.head_dim), nope = size_t(c.qk_nope_head_dim),
+               rd = size_t(c.qk_rope_head_dim), vd = size_t(c.v_head_dim), qlr = size_t(c.q_lora_rank),
+               kvlr = size_t(c.kv_lora_rank), kvd = nh * hd, kvb_w = nope + vd;
+  // DeepseekV3RMSNorm's default epsilon: the two latent norms do not take rms_norm_eps.
+  const float latent_eps = 1e-6f;
+  float *xn = xn_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(), *v = v_.as<float>();
+  float* qa = mla_.as<float>();
+  float* kva = qa + n * qlr;
+  float* lat = kva + n * (kvlr + rd);
+  float* kvb = lat + n * kvlr;
+  if (T(Role::QA)) {
+    linear(xn, n, T(Role::QA), D(Role::QA), qa);
+    rmsnorm(qa, vec_f32(T(Role::QANorm), D(Role::QANorm), vec_a_.as<float>()), n, qlr, latent_eps, qa);
+    linear(qa, n, T(Role::QB), D(Role::QB), q);
+  } else {
+    linear(xn, n, T(Role::Q), D(Role::Q), q);
+  }
+  linear(xn, n, T(Role::KvA), D(Role::KvA), kva);
+  for (size_t r = 0; r < n; ++r) std::memcpy(lat + r * kvlr, kva + r * (kvlr + rd), kvlr * sizeof(float));
+  rmsnorm(lat, vec_f32(T(Role::KvANorm), D(Role::KvANorm), vec_a_.as<float>()), n, kvlr, latent_eps, lat);
+  linear(lat, n, T(Role::KvB), D(Role::KvB), kvb);
+  // yarn scales cos and sin: both rotated parts grow by the attention factor.
+  const float af = float(c.rope_attention_factor());
+  for (size_t r = 0; r < n; ++r) {
+    float* kpe = kva + r * (kvlr + rd) + kvlr;
+    rope(kpe, 1, rd, b[r].pos, inv_freq_.data(), c.rope_interleaved);
+    float *qr = q + r * kvd, *kr = k + r * kvd, *vr = v + r * kvd;
+    for (size_t hh = 0; hh < nh; ++hh) {
+      float* qpe = qr + hh * hd + nope;
+      rope(qpe, 1, rd, b[r].pos, inv_freq_.data(), c.rope_interleaved);
+      const float* src = kvb + r * nh * kvb_w + hh * kvb_w;
+      std::memcpy(kr + hh * hd, src, nope * sizeof(float));
+      for (size_t i = 0; i < rd; ++i) {
+        qpe[i] *= af;
+        kr[hh * hd + nope + i] = kpe[i] * af;
+      }
+      std::memcpy(vr + hh * hd, src + nope, vd * sizeof(float));
+      std::fill(vr + hh * hd + vd, vr + (hh + 1) * hd, 0.0f);
+    }
+    b[r].cache->store(int64_t(l), b[r].pos, kr, vr);
+  }
+}
+
+// DeepseekV3TopkRouter's choice for one row: `p` holds the router logits
+// and leaves holding sigmoid scores (the weights); the choice ranks scores
+// plus the correction bias. Each of n_group groups is scored by the sum of
+// its two best biased scores, the topk_group best groups are kept, and the
+// top-k experts within them land in order[0, k). Experts of dropped groups
+// are never chosen (DeepSeek's reference code masks them with -inf;
+// transformers masks with 0, which differs only if fewer than k kept
+// experts have a positive biased score). Ties go to the lower index.
+void Transformer::route_grouped(float* p, const float* bias, std::vector<int>& order) const {
+  const ModelConfig& c = m_.config;
+  const size_t E = size_t(c.num_experts), k = size_t(c.experts_per_token), G = size_t(c.n_group),
+               per = E / G, keep = size_t(c.topk_group);
+  std::vector<float> choice(E);
+  for (size_t e = 0; e < E; ++e) {
+    p[e] = 1.0f / (1.0f + std::exp(-p[e]));
+    choice[e] = p[e] + (bias ? bias[e] : 0.0f);
+  }
+  auto better = [&](int a, int b) { return choice[a] > choice[b] || (choice[a] == choice[b] && a < b); };
+  order.clear();
+  if (G > 1 && keep < G) {
+    std::vector<float> gscore(G);
+    for (size_t g = 0; g < G; ++g) {
+      float best = -INFINITY, second = -INFINITY;
+      for (size_t e = g * per; e < (g + 1) * per; ++e) {
+        if (choice[e] > best) second = best, best = choice[e];
+        else if (choice[e] > second) second = choice[e];
+      }
+      gscore[g] = best + second;
+    }
+    std::vector<int> groups(G);
+    for (size_t g = 0; g < G; ++g) groups[g] = int(g);
+    std::partial_sort(groups.begin(), groups.begin() + long(keep), groups.end(),
+                      [&](int a, int b) { return gscore[a] > gscore[b] || (gscore[a] == gscore[b] && a < b); });
+    for (size_t i = 0; i < keep; ++i)
+      for (size_t e = size_t(groups[i]) * per; e < size_t(groups[i] + 1) * per; ++e) order.push_back(int(e));
+  } else {
+    for (size_t e = 0; e < E; ++e) order.push_back(int(e));
+  }
+  std::partial_sort(order.begin(), order.begin() + long(k), order.end(), better);
 }
 
 // transformers' MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock /
@@ -257,8 +379,20 @@ void Transformer::moe(size_t l, const uint8_t* base, size_t n) {
   // on CPU in practice), so the choice is deterministic.
   std::vector<std::vector<size_t>> rows_of(E);  // choices (row * k + j) routed to each expert
   std::vector<int> order(E);
+  const float* bias = T(Role::RouterBias) ? vec_f32(T(Role::RouterBias), D(Role::RouterBias), vec_a_.as<float>()) : nullptr;
   for (size_t r = 0; r < n; ++r) {
     float* p = logits + r * E;
+    if (c.sigmoid_router) {
+      route_grouped(p, bias, order);
+      float sum = 0;
+      for (size_t j = 0; j < k; ++j) sum += p[order[j]];
+      for (size_t j = 0; j < k; ++j) {
+        const float wj = c.norm_topk_prob ? p[order[j]] / (sum + 1e-20f) : p[order[j]];
+        w[r * k + j] = wj * float(c.routed_scaling_factor);
+        rows_of[size_t(order[j])].push_back(r * k + j);
+      }
+      continue;
+    }
     softmax(p, E);
     for (size_t e = 0; e < E; ++e) order[e] = int(e);
     std::partial_sort(order.begin(), order.begin() + long(k), order.end(),
@@ -297,6 +431,8 @@ void Transformer::moe(size_t l, const uint8_t* base, size_t n) {
     linear(xn, n, T(Role::SharedUp), D(Role::SharedUp), up);
     silu_mul(g, up, n * sf);
     linear(g, n, T(Role::SharedDown), D(Role::SharedDown), yg);
+  }
+  if (T(Role::SharedExpertGate)) {  // Qwen2MoE's sigmoid gate; DeepSeek's shared experts are ungated
     float* gate = xg;  // n scalars
     linear(xn, n, T(Role::SharedExpertGate), D(Role::SharedExpertGate), gate);
     for (size_t r = 0; r < n; ++r) {

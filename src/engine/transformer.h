@@ -49,6 +49,11 @@ class Transformer {
   void embed(const Batch& batch);
   void layer(size_t l, const uint8_t* base, const Batch& batch);
   void attention(size_t l, const Batch& batch);
+  // DeepSeek's multi-head latent attention: q, k, v of the rows into q_,
+  // k_, v_ (per-head keys and values decompressed) and the KV cache.
+  void mla_qkv(size_t l, const uint8_t* base, const Batch& batch);
+  // DeepSeek's grouped sigmoid routing of one row (see transformer.cpp).
+  void route_grouped(float* logits, const float* bias, std::vector<int>& order) const;
   // The routed-expert FFN of MoE layer l over n rows of xn_, added to x_.
   void moe(size_t l, const uint8_t* base, size_t n);
   void head_block(size_t unit, const uint8_t* base, const std::vector<size_t>& logit_rows);
@@ -68,6 +73,7 @@ class Transformer {
   // top-k), each choice's expert output (rows, top-k, hidden), rows gathered
   // for one expert and its output (rows, hidden).
   AlignedBuffer router_, choice_w_, expert_out_, gathered_, gathered_out_;
+  AlignedBuffer mla_;  // DeepSeek's latent attention scratch (transformer.cpp: mla_floats)
   AlignedBuffer x_, xn_, q_, k_, v_, att_, gate_, up_, scores_, logits_, embed_raw_, vec_a_, vec_b_;
 };
 

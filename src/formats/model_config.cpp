@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -102,10 +103,92 @@ void parse_moe(const json& j, const std::string& name, ModelConfig& c) {
   }
 }
 
+// transformers' DeepseekV3Config (defaults where a field is absent, as
+// there): multi-head latent attention and the grouped sigmoid router. The
+// key's width is the head width; the cache keeps one key per head.
+void parse_deepseek(const json& j, const std::string& name, ModelConfig& c) {
+  if (c.architecture != "DeepseekV3ForCausalLM") return;
+  c.mla = true;
+  c.q_lora_rank = get_int(j, "q_lora_rank", name, 0, false);  // null: a plain q_proj
+  c.kv_lora_rank = get_int(j, "kv_lora_rank", name, 512, false);
+  c.qk_nope_head_dim = get_int(j, "qk_nope_head_dim", name, 128, false);
+  c.qk_rope_head_dim = get_int(j, "qk_rope_head_dim", name, 64, false);
+  c.v_head_dim = get_int(j, "v_head_dim", name, 128, false);
+  if (c.qk_rope_head_dim % 2 != 0)
+    throw Error(fmt::format("{}: qk_rope_head_dim {} must be even for RoPE", name, c.qk_rope_head_dim));
+  c.head_dim = c.qk_nope_head_dim + c.qk_rope_head_dim;
+  if (c.v_head_dim > c.head_dim)
+    throw Error(fmt::format("{}: v_head_dim {} wider than qk_nope_head_dim + qk_rope_head_dim = {} is not supported",
+                            name, c.v_head_dim, c.head_dim));
+  c.num_kv_heads = c.num_heads;
+  if (j.contains("attention_bias") && j["attention_bias"].is_boolean() && j["attention_bias"].get<bool>())
+    throw Error(name + ": attention_bias is not supported for DeepseekV3ForCausalLM");
+  if (j.contains("rope_interleave") && j["rope_interleave"].is_boolean()) c.rope_interleaved = j["rope_interleave"];
+  else c.rope_interleaved = true;  // DeepseekV3Config's default: RoPE on pairs (2i, 2i+1)
+
+  auto routed = j.find("n_routed_experts");
+  if (routed == j.end() || routed->is_null()) return;  // a dense DeepSeek
+  c.num_experts = get_int(j, "n_routed_experts", name, 256, true);
+  c.experts_per_token = get_int(j, "num_experts_per_tok", name, 8, false);
+  if (c.experts_per_token > c.num_experts)
+    throw Error(fmt::format("{}: num_experts_per_tok {} exceeds the {} experts", name, c.experts_per_token,
+                            c.num_experts));
+  c.moe_intermediate_size = get_int(j, "moe_intermediate_size", name, 2048, false);
+  const int64_t shared = get_int(j, "n_shared_experts", name, 0, false);
+  c.shared_expert_intermediate_size = shared > 0 ? shared * c.moe_intermediate_size : 0;
+  c.sigmoid_router = true;
+  if (j.contains("scoring_func") && j["scoring_func"].is_string() && j["scoring_func"] != "sigmoid")
+    throw Error(fmt::format("{}: scoring_func '{}' is not supported (only sigmoid)", name,
+                            j["scoring_func"].get<std::string>()));
+  c.n_group = get_int(j, "n_group", name, 1, false);
+  c.topk_group = get_int(j, "topk_group", name, 1, false);
+  if (c.num_experts % c.n_group != 0 || c.topk_group > c.n_group)
+    throw Error(fmt::format("{}: n_routed_experts {} in n_group {} groups keeping topk_group {} is inconsistent", name,
+                            c.num_experts, c.n_group, c.topk_group));
+  if (c.n_group > 1 && c.num_experts / c.n_group < 2)
+    throw Error(fmt::format("{}: groups of fewer than 2 experts cannot be scored (sum of the top 2)", name));
+  if (c.topk_group * (c.num_experts / c.n_group) < c.experts_per_token)
+    throw Error(fmt::format("{}: topk_group {} groups hold fewer than num_experts_per_tok {} experts", name,
+                            c.topk_group, c.experts_per_token));
+  c.routed_scaling_factor = get_double(j, "routed_scaling_factor", name, 1.0);
+  c.norm_topk_prob = true;
+  if (j.contains("norm_topk_prob") && j["norm_topk_prob"].is_boolean()) c.norm_topk_prob = j["norm_topk_prob"];
+  auto dense = j.find("first_k_dense_replace");
+  if (dense != j.end() && dense->is_number_integer()) {
+    c.first_k_dense_replace = dense->get<int64_t>();
+    if (c.first_k_dense_replace < 0 || c.first_k_dense_replace > c.num_layers)
+      throw Error(fmt::format("{}: first_k_dense_replace {} is not a layer count", name, c.first_k_dense_replace));
+  }
+  c.moe_layer_freq = get_int(j, "moe_layer_freq", name, 1, false);
+}
+
+double yarn_mscale(double factor, double m) { return factor <= 1 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; }
+
 }  // namespace
+
+double ModelConfig::attention_scale() const {
+  double s = 1.0 / std::sqrt(double(head_dim));
+  // DeepseekV3Attention: with rope_scaling's mscale_all_dim, scaled by its mscale^2.
+  if (mla && rope_scaling.type != RopeScaling::Type::None && rope_scaling.mscale_all_dim != 0) {
+    const double m = yarn_mscale(rope_scaling.factor, rope_scaling.mscale_all_dim);
+    s *= m * m;
+  }
+  return s;
+}
+
+double ModelConfig::rope_attention_factor() const {
+  const RopeScaling& s = rope_scaling;
+  if (s.type != RopeScaling::Type::Yarn) return 1.0;
+  if (s.attention_factor > 0) return s.attention_factor;
+  if (s.mscale != 0 && s.mscale_all_dim != 0) return yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim);
+  return yarn_mscale(s.factor, 1.0);
+}
 
 bool ModelConfig::moe_layer(int64_t l) const {
   if (num_experts <= 0) return false;
+  // DeepSeek: the first first_k_dense_replace layers dense, then every
+  // moe_layer_freq-th (DeepSeek's modeling code; 1 in every released config).
+  if (sigmoid_router) return l >= first_k_dense_replace && l % moe_layer_freq == 0;
   for (int64_t m : mlp_only_layers)
     if (m == l) return false;
   return (l + 1) % decoder_sparse_step == 0;
@@ -150,6 +233,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& name)
   add_ids(j, "eos_token_id", c.eos_token_ids);
 
   parse_moe(j, name, c);
+  parse_deepseek(j, name, c);
 
   auto rs = j.find("rope_scaling");
   if (rs != j.end() && !rs->is_null()) {
@@ -158,6 +242,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& name)
     if (rs->contains("rope_type") && (*rs)["rope_type"].is_string()) type = (*rs)["rope_type"];
     else if (rs->contains("type") && (*rs)["type"].is_string()) type = (*rs)["type"];
     c.rope_scaling.factor = get_double(*rs, "factor", name, 1.0);
+    c.rope_scaling.mscale = get_double(*rs, "mscale", name, 0.0);
+    c.rope_scaling.mscale_all_dim = get_double(*rs, "mscale_all_dim", name, 0.0);
     if (!(c.rope_scaling.factor > 0)) throw Error(name + ": rope_scaling.factor must be positive");
     if (type == "linear") {
       c.rope_scaling.type = RopeScaling::Type::Linear;
@@ -169,10 +255,19 @@ ModelConfig parse_model_config(const std::string& text, const std::string& name)
           get_int(*rs, "original_max_position_embeddings", name, 8192, false);
       if (!(c.rope_scaling.high_freq_factor > c.rope_scaling.low_freq_factor))
         throw Error(name + ": rope_scaling high_freq_factor must exceed low_freq_factor");
+    } else if (type == "yarn") {
+      c.rope_scaling.type = RopeScaling::Type::Yarn;
+      c.rope_scaling.original_max_position_embeddings =
+          get_int(*rs, "original_max_position_embeddings", name, c.max_position_embeddings, false);
+      c.rope_scaling.beta_fast = get_double(*rs, "beta_fast", name, 32.0);
+      c.rope_scaling.beta_slow = get_double(*rs, "beta_slow", name, 1.0);
+      c.rope_scaling.attention_factor = get_double(*rs, "attention_factor", name, 0.0);
+      if (!(c.rope_scaling.beta_fast > c.rope_scaling.beta_slow) || !(c.rope_scaling.beta_slow > 0))
+        throw Error(name + ": rope_scaling beta_fast must exceed beta_slow > 0");
     } else if (type == "default" || type.empty()) {
       c.rope_scaling.type = RopeScaling::Type::None;
     } else {
-      throw Error(fmt::format("{}: rope_scaling type '{}' is not supported (supported: linear, llama3)", name, type));
+      throw Error(fmt::format("{}: rope_scaling type '{}' is not supported (supported: linear, llama3, yarn)", name, type));
     }
   }
   return c;

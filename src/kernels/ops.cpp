@@ -17,12 +17,31 @@ void rmsnorm(const float* x, const float* w, size_t rows, size_t dim, float eps,
 }
 
 std::vector<float> rope_inv_freq(const ModelConfig& c) {
-  const size_t half = size_t(c.head_dim / 2);
+  const int64_t dim = c.rope_dim();
+  const size_t half = size_t(dim / 2);
   std::vector<float> f(half);
   const auto& s = c.rope_scaling;
+  // yarn (transformers' _compute_yarn_parameters): dimensions that turn
+  // fewer than beta_slow times over the original context are interpolated
+  // by `factor`, those turning more than beta_fast times kept, with a
+  // linear ramp between.
+  double ramp_lo = 0, ramp_hi = 0;
+  if (s.type == RopeScaling::Type::Yarn) {
+    const double pi = 3.14159265358979323846, orig = double(s.original_max_position_embeddings);
+    auto correction_dim = [&](double rotations) {
+      return double(dim) * std::log(orig / (rotations * 2 * pi)) / (2 * std::log(c.rope_theta));
+    };
+    ramp_lo = std::max(std::floor(correction_dim(s.beta_fast)), 0.0);
+    ramp_hi = std::min(std::ceil(correction_dim(s.beta_slow)), double(dim - 1));
+    if (ramp_lo == ramp_hi) ramp_hi += 0.001;
+  }
   for (size_t i = 0; i < half; ++i) {
-    double inv = 1.0 / std::pow(c.rope_theta, double(2 * i) / double(c.head_dim));
-    if (s.type == RopeScaling::Type::Linear) {
+    double inv = 1.0 / std::pow(c.rope_theta, double(2 * i) / double(dim));
+    if (s.type == RopeScaling::Type::Yarn) {
+      const double ramp = std::clamp((double(i) - ramp_lo) / (ramp_hi - ramp_lo), 0.0, 1.0);
+      const double extrapolate = 1 - ramp;  // weight of the original frequency
+      inv = inv / s.factor * (1 - extrapolate) + inv * extrapolate;
+    } else if (s.type == RopeScaling::Type::Linear) {
       inv /= s.factor;
     } else if (s.type == RopeScaling::Type::Llama3) {
       // Long wavelengths are slowed by `factor`, short ones kept, and the band
