@@ -354,6 +354,34 @@ void BM_MatvecQuantHot(benchmark::State& state) {
   if (g_bandwidth.count(1)) state.counters["vs_bw"] = bps / g_bandwidth[1];
 }
 
+// Decode shapes of a llama3.2-1b (m x k: k/v 512 x 2048, q/o 2048 x 2048,
+// gate/up 8192 x 2048, down 2048 x 8192, lm_head 128256 x 2048), n = 1,
+// W from memory (rotating over >= 256 MiB), every dispatch included: does
+// the second thread help on the small ones too?
+void BM_MatvecShape(benchmark::State& state) {
+  const auto t = DType(state.range(0));
+  const size_t m = size_t(state.range(1)), k = size_t(state.range(2)), threads = size_t(state.range(3));
+  const size_t bytes = strata::dtype_bytes(t, m * k);
+  const size_t copies = std::max<size_t>(1, (kMatvecPoolBytes + bytes - 1) / bytes);
+  static std::map<std::tuple<DType, size_t, size_t>, strata::AlignedBuffer> cache;
+  auto& w = cache[{t, m, k}];
+  if (w.size() == 0) w = to_buffer(make_quant(t, copies * m * k));
+  std::vector<float> x = make_floats(k), y(m);
+  strata::ThreadPool* pool = pool_of(threads);
+  size_t next = 0;
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    strata::matmul(x.data(), 1, k, w.data() + next * bytes, t, m, y.data(), m, pool);
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bps = double(bytes) * double(state.iterations()) / secs;
+  state.SetLabel(std::string(strata::dtype_name(t)) + " " + strata::kernel_isa());
+  state.counters["GB/s"] = bps / 1e9;
+  if (g_bandwidth.count(threads)) state.counters["frac_bw"] = bps / g_bandwidth[threads];
+}
+
 void BM_GemmQuant(benchmark::State& state) {
   const auto t = DType(state.range(0));
   const size_t n = size_t(state.range(1)), threads = size_t(state.range(2));
@@ -408,6 +436,12 @@ BENCHMARK(BM_MatvecQuant)->ArgNames({"dtype", "threads"})->Apply(matvec_quant_ar
     ->MinTime(kMinTime)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatvecQuantHot)->ArgName("dtype")->Apply([](benchmark::internal::Benchmark* b) {
   for (int64_t t : kQuantTypes) b->Arg(t);
+})->UseRealTime()->MinTime(kMinTime)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MatvecShape)->ArgNames({"dtype", "m", "k", "threads"})->Apply([](benchmark::internal::Benchmark* b) {
+  const std::pair<int64_t, int64_t> shapes[] = {{512, 2048}, {2048, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
+  for (int64_t t : {int64_t(DType::Q8_0), int64_t(DType::Q4_0), int64_t(DType::Q4_K), int64_t(DType::Q6_K)})
+    for (auto [m, k] : shapes)
+      for (int64_t threads : {1, 2}) b->Args({t, m, k, threads});
 })->UseRealTime()->MinTime(kMinTime)->Unit(benchmark::kMicrosecond);
 void gemm_quant_args(benchmark::internal::Benchmark* b) {
   for (int64_t n : {16, 128})
