@@ -186,6 +186,46 @@ INSTANTIATE_TEST_SUITE_P(Matmul, MatmulIsa,
                            return std::get<0>(info.param) + "_" + std::string(dtype_name(std::get<1>(info.param)));
                          });
 
+// Decode-sized matmuls (n <= 4) run in chunks of a quarter of a thread's
+// share, claimed by whichever thread is free: every weight type, every ISA,
+// odd m (fewer rows than threads too) and k not a multiple of 256 where the
+// type allows give the bits of the single-threaded call, for every n, and
+// each x row alone the bits it has in the batch.
+TEST(MatmulChunks, MatvecOnAnyThreadsGivesTheSameBits) {
+  std::mt19937 rng(21);
+  std::unique_ptr<ThreadPool> pools[] = {std::make_unique<ThreadPool>(2), std::make_unique<ThreadPool>(3)};
+  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                         DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL,
+                         DType::IQ4_XS};
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (const char* isa : available_kernel_isas())
+    for (DType t : types) {
+      const size_t b = dtype_block_elems(t);
+      for (size_t k : {b == 256 ? size_t(768) : size_t(96), b == 256 ? size_t(256) : size_t(2080)})
+        for (size_t m : {1, 2, 3, 37, 301}) {
+          std::vector<float> wf(m * k), x(5 * k);
+          for (float& v : wf) v = dist(rng);
+          for (float& v : x) v = dist(rng);
+          std::vector<uint8_t> w(dtype_bytes(t, m * k));
+          if (t == DType::F32) std::memcpy(w.data(), wf.data(), w.size());
+          else dtype_traits(t).from_float(wf.data(), w.data(), m * k);
+          std::vector<float> batch(5 * m);
+          matmul_isa(isa, x.data(), 5, k, w.data(), t, m, batch.data(), m, nullptr);
+          for (size_t n = 1; n <= 4; ++n) {
+            std::vector<float> one(n * m), many(n * m);
+            matmul_isa(isa, x.data(), n, k, w.data(), t, m, one.data(), m, nullptr);
+            ASSERT_EQ(0, std::memcmp(one.data(), batch.data(), one.size() * 4))
+                << isa << " " << dtype_name(t) << " k=" << k << " m=" << m << " n=" << n;
+            for (auto& pool : pools) {
+              matmul_isa(isa, x.data(), n, k, w.data(), t, m, many.data(), m, pool.get());
+              ASSERT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * 4))
+                  << isa << " " << dtype_name(t) << " k=" << k << " m=" << m << " n=" << n << " threads=" << pool->size();
+            }
+          }
+        }
+    }
+}
+
 TEST(MatmulDispatch, DefaultIsTheBestAvailable) {
   auto isas = available_kernel_isas();
   ASSERT_FALSE(isas.empty());

@@ -144,17 +144,64 @@ inline void set_groups(__m256i sc16, __m256i m16, float d, float dmin, DecK& o) 
 
 // Q4_K / Q5_K: the 12 scale bytes to 8 scales and 8 mins of 6 bits (the
 // get_scale_min_k4 packing, unpacked four bytes at a time), each repeated
-// for the two 16-element groups of its 32.
-inline void set_groups_k4(const uint8_t* scales, uint16_t d, uint16_t dmin, DecK& o) {
+// for the two 16-element groups of its 32: 16 words each, group order.
+inline void groups_k4(const uint8_t* scales, __m256i& sc16, __m256i& m16) {
   uint32_t u[3];
   std::memcpy(u, scales, 12);
   constexpr uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
   const uint32_t sc_lo = u[0] & k6, sc_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
   const uint32_t m_lo = u[1] & k6, m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
   const __m128i sc8 = _mm_setr_epi32(int(sc_lo), int(sc_hi), 0, 0), m8 = _mm_setr_epi32(int(m_lo), int(m_hi), 0, 0);
-  set_groups(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sc8, sc8)), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
-             half(d), half(dmin), o);
+  sc16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sc8, sc8));
+  m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 }
+inline void set_groups_k4(const uint8_t* scales, uint16_t d, uint16_t dmin, DecK& o) {
+  __m256i sc16, m16;
+  groups_k4(scales, sc16, m16);
+  set_groups(sc16, m16, half(d), half(dmin), o);
+}
+
+#ifdef __AVX512BW__
+// The matvec (one x row) of Q4_K / Q5_K without the decoded super-block:
+// each 64-byte row of DecK::q and its scale words are built in registers
+// and dotted at once, the same maddubs / madd / add on the same values as
+// the AVX-512 k_isum over DecK, so the same integer lanes and bits. The
+// decoded block's 9 stores and their reloads limited these types to about
+// 14 GB/s with W in cache on Zen 4. `q64(t)` gives DecK::q[64t, 64t + 64).
+template <class Q64>
+[[gnu::always_inline]] inline void fused_k4_step(const uint8_t* scales, uint16_t d, uint16_t dmin, const BlockQ8_K& x,
+                                                 Acc& acc, Q64&& q64) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+  const uint32_t sc_lo = u[0] & k6, sc_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  const uint32_t m_lo = u[1] & k6, m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  // The 8 scales (bytes) in every 128-bit lane; step t takes scale 2t as
+  // words in its low 256 bits and 2t + 1 in its high (DecK::scv[2t],
+  // scv[2t + 1]) with one in-lane byte shuffle, not a word permute.
+  const __m512i sc8 = _mm512_set1_epi64((long long)(uint64_t(sc_lo) | uint64_t(sc_hi) << 32));
+  const __m128i m8 = _mm_setr_epi32(int(m_lo), int(m_hi), 0, 0);
+  __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    constexpr long long kZeroHi = 0xff00ff00ff00ff00ll, k1 = 0x0001000100010001ll;
+    const __m512i pick = _mm512_or_si512(_mm512_set1_epi64(kZeroHi), _mm512_inserti64x4(_mm512_set1_epi64(2 * t * k1),
+                                                                                        _mm256_set1_epi64x((2 * t + 1) * k1), 1));
+    const __m512i p = _mm512_maddubs_epi16(q64(t), _mm512_loadu_si512(x.qs + 64 * t));
+    s = _mm512_add_epi32(s, _mm512_madd_epi16(p, _mm512_shuffle_epi8(sc8, pick)));
+  }
+  const __m256i isum = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+  const __m256i mins = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+  acc.a = _mm256_fmadd_ps(_mm256_set1_ps(half(d) * x.d), _mm256_cvtepi32_ps(isum), acc.a);
+  acc.m = _mm256_fmadd_ps(_mm256_set1_ps(half(dmin) * x.d), _mm256_cvtepi32_ps(mins), acc.m);
+}
+// Low and high nibbles of 32 bytes as one 64-byte row: chunks 2t, 2t + 1.
+inline __m512i nibble_rows(__m256i v) {
+  return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1),
+                          _mm512_set1_epi8(0x0f));
+}
+#endif
 
 // Chunks t and t + 1 (t even) of the decoded q.
 inline void store_q2(DecK& o, size_t t, __m256i a, __m256i b) { store2(o.q + 32 * t, a, b); }
@@ -231,6 +278,12 @@ struct Q4_KK : KBase<BlockQ4_K> {
       store_q2(o, 2 * j, _mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
     }
   }
+#ifdef __AVX512BW__
+  static constexpr bool kFused = true;
+  static void fused_step(const B& b, const A& x, Acc& acc) {
+    fused_k4_step(b.scales, b.d, b.dmin, x, acc, [&](int t) { return nibble_rows(load32(b.qs + 32 * t)); });
+  }
+#endif
 };
 
 struct Q5_KK : KBase<BlockQ5_K> {
@@ -246,6 +299,20 @@ struct Q5_KK : KBase<BlockQ5_K> {
                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h1));
     }
   }
+#ifdef __AVX512BW__
+  static constexpr bool kFused = true;
+  static void fused_step(const B& b, const A& x, Acc& acc) {
+    const __m256i hv = load32(b.qh);
+    const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hv), hv, 1);
+    const __m512i one = _mm512_set1_epi8(1);
+    fused_k4_step(b.scales, b.d, b.dmin, x, acc, [&](int t) {
+      // Bit 2t of qh for chunk 2t (low half), bit 2t + 1 for chunk 2t + 1.
+      const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * t)), _mm256_set1_epi16(short(2 * t + 1)), 1);
+      const __m512i h = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, shift), one), 4);
+      return _mm512_or_si512(nibble_rows(load32(b.qs + 32 * t)), h);
+    });
+  }
+#endif
 };
 
 struct Q6_KK : KBase<BlockQ6_K> {
@@ -293,6 +360,10 @@ void ktile(const typename K::B* w, size_t nb, const uint8_t* act, size_t act_str
   for (size_t b = 0; b < nb; ++b) {
     // W is walked row after row, so the next rows follow this one in memory.
     _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
+    if constexpr (R == 1 && requires { K::kFused; }) {
+      K::fused_step(w[b], reinterpret_cast<const A*>(act)[b], acc[0]);
+      continue;
+    }
     K::decode(w[b], dec);
 #pragma GCC unroll 4
     for (size_t r = 0; r < R; ++r)
