@@ -31,6 +31,8 @@ using naive::matvec;
 using naive::rms;
 using naive::Tensors;
 using naive::Vec;
+using naive::as_rows;
+using naive::worst_diff;
 
 // The ways a router can go wrong that the test must be able to tell.
 enum class Routing { AsDefined, BiasInWeights, NoGroups };
@@ -219,19 +221,6 @@ Naive naive_forward(const ModelConfig& c, const Tensors& T, const std::vector<in
   }
   out.logits = naive::logits(c, T, x);
   return out;
-}
-
-double worst_diff(const std::vector<Vec>& a, const std::vector<Vec>& b) {
-  double w = 0;
-  for (size_t t = 0; t < a.size(); ++t)
-    for (size_t j = 0; j < a[t].size(); ++j) w = std::max(w, std::fabs(a[t][j] - b[t][j]));
-  return w;
-}
-
-std::vector<Vec> as_rows(const std::vector<float>& flat, size_t vocab) {
-  std::vector<Vec> r(flat.size() / vocab, Vec(vocab));
-  for (size_t i = 0; i < flat.size(); ++i) r[i / vocab][i % vocab] = flat[i];
-  return r;
 }
 
 void write_tiny(const std::filesystem::path& dir, bool q_lora = true) {

@@ -29,6 +29,8 @@ namespace {
 
 using naive::Tensors;
 using naive::Vec;
+using naive::as_rows;
+using naive::worst_diff;
 using naive::matvec;
 using naive::rms;
 
@@ -112,19 +114,6 @@ std::string preset_test_name(const ::testing::TestParamInfo<const char*>& info) 
   for (auto& ch : n)
     if (!isalnum((unsigned char)ch)) ch = '_';
   return n;
-}
-
-double worst_diff(const std::vector<Vec>& a, const std::vector<Vec>& b) {
-  double w = 0;
-  for (size_t t = 0; t < a.size(); ++t)
-    for (size_t j = 0; j < a[t].size(); ++j) w = std::max(w, std::fabs(a[t][j] - b[t][j]));
-  return w;
-}
-
-std::vector<Vec> as_rows(const std::vector<float>& flat, size_t vocab) {
-  std::vector<Vec> r(flat.size() / vocab, Vec(vocab));
-  for (size_t i = 0; i < flat.size(); ++i) r[i / vocab][i % vocab] = flat[i];
-  return r;
 }
 
 void write_tiny(const std::filesystem::path& dir, const char* preset) {

@@ -130,4 +130,19 @@ inline std::vector<Vec> logits(const ModelConfig& c, const Tensors& T, const std
   return out;
 }
 
+// The largest |a - b| over rows of logits.
+inline double worst_diff(const std::vector<Vec>& a, const std::vector<Vec>& b) {
+  double w = 0;
+  for (size_t t = 0; t < a.size(); ++t)
+    for (size_t j = 0; j < a[t].size(); ++j) w = std::max(w, std::fabs(a[t][j] - b[t][j]));
+  return w;
+}
+
+// strata's flat logits (rows of `vocab` floats) as rows of doubles.
+inline std::vector<Vec> as_rows(const std::vector<float>& flat, size_t vocab) {
+  std::vector<Vec> r(flat.size() / vocab, Vec(vocab));
+  for (size_t i = 0; i < flat.size(); ++i) r[i / vocab][i % vocab] = flat[i];
+  return r;
+}
+
 }  // namespace strata::test::naive
