@@ -278,7 +278,7 @@ TEST_P(DeepseekV3, MatchesNaiveForwardResidentAndAtMinimumBudget) {
     ASSERT_EQ(g.output_ids.size(), 5u);
     std::vector<int32_t> seq = req.prompt_ids;
     for (int32_t id : g.output_ids) {
-      const Vec& last = naive_forward(c, T, seq).logits.back();
+      const Vec last = naive_forward(c, T, seq).logits.back();  // a copy: the Naive is a temporary
       EXPECT_EQ(id, int32_t(std::max_element(last.begin(), last.end()) - last.begin()));
       seq.push_back(id);
     }
