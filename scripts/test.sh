@@ -35,5 +35,5 @@ if [ "${STRATA_SKIP_SANITIZE:-0}" != "1" ] && [ "${STRATA_SKIP_TSAN:-0}" != "1" 
     -DSTRATA_TSAN=ON -DSTRATA_BUILD_BENCH=OFF -DSTRATA_BUILD_PYTHON=OFF >/dev/null
   cmake --build "$root/build-tsan" -j2 --target strata_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$root/build-tsan/strata_tests" \
-    --gtest_filter='Scheduler.*:SpeculativeEngine.GreedyIdsEqualThePlainRunForEveryReferenceCase:SpeculativeEngine.RollbackLeavesLaterLogitsBitwiseEqual:Batch.GreedyEqualsSingleSequenceAtEveryBatchSize:Batch.TextPromptsGiveTheReferenceContinuations:Stories.StreamingReadsEveryUnitEachPassAndResidentReadsNone:TokenizerThreads.*:IoEngines.*:-Scheduler.LongPrompt*'
+    --gtest_filter='Scheduler.*:SpeculativeEngine.GreedyIdsEqualThePlainRunForEveryReferenceCase:SpeculativeEngine.RollbackLeavesLaterLogitsBitwiseEqual:Batch.GreedyEqualsSingleSequenceAtEveryBatchSize:Batch.TextPromptsGiveTheReferenceContinuations:Stories.StreamingReadsEveryUnitEachPassAndResidentReadsNone:TokenizerThreads.*:IoEngines.*:ThreadPool.*:ExpertCache.*:MoeStreaming.*:IoFile.ReadGroups*:-Scheduler.LongPrompt*'
 fi
