@@ -10,7 +10,10 @@ def test_stream_yields_the_text_generate_gives(model):
     prompt = "Once upon a time"
     pieces = list(model.stream(prompt, max_new_tokens=32))
     ids = model.generate([model.tokenizer.encode(prompt)], max_new_tokens=32, return_dict_in_generate=True)
-    assert len(pieces) > 5
+    # How many pieces arrive depends on timing (stories260K writes 32 tokens
+    # in a few milliseconds; a busy machine may deliver them in one take), so
+    # only their content is checked here; return_ids below yields per token.
+    assert pieces and all(pieces)
     assert "".join(pieces) == model.tokenizer.decode(ids.new_tokens[0], skip_special_tokens=True)
     assert list(model.stream(prompt, max_new_tokens=32, return_ids=True)) == ids.new_tokens[0]
 
