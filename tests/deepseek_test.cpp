@@ -270,18 +270,11 @@ TEST_P(DeepseekV3, MatchesNaiveForwardResidentAndAtMinimumBudget) {
     EXPECT_LT(worst_diff(as_rows(r.logits, size_t(c.vocab_size)), expect.logits), 2e-4)
         << (streamed ? "minimum budget" : "resident");
 
-    GenerateRequest req;
-    req.prompt_ids = {kIds.begin(), kIds.begin() + 4};
-    req.max_new_tokens = 5;
-    req.stop_at_eos = false;
-    GenerateResult g = e->generate(req);
-    ASSERT_EQ(g.output_ids.size(), 5u);
-    std::vector<int32_t> seq = req.prompt_ids;
-    for (int32_t id : g.output_ids) {
-      const Vec last = naive_forward(c, T, seq).logits.back();  // a copy: the Naive is a temporary
-      EXPECT_EQ(id, int32_t(std::max_element(last.begin(), last.end()) - last.begin()));
-      seq.push_back(id);
-    }
+    GenerateResult g;
+    ASSERT_NO_FATAL_FAILURE(naive::expect_greedy_like_reference(
+        *e, {kIds.begin(), kIds.begin() + 4}, 5, [&](const std::vector<int32_t>& seq) {
+          return naive_forward(c, T, seq).logits.back();
+        }, g));
     const PassStats& last = g.passes.back();
     EXPECT_EQ(last.rows, 1u);
     EXPECT_EQ(last.experts_routed, size_t(c.num_layers - c.first_k_dense_replace) * size_t(c.experts_per_token));

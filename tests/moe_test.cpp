@@ -162,19 +162,11 @@ TEST_P(MoeFamily, MatchesNaiveForwardResidentAndAtMinimumBudget) {
         << (streamed ? "minimum budget" : "resident");
 
     // Generation with the KV cache continues exactly like the naive forward.
-    GenerateRequest req;
-    req.prompt_ids = {kIds.begin(), kIds.begin() + 4};
-    req.max_new_tokens = 5;
-    req.stop_at_eos = false;
-    GenerateResult g = e->generate(req);
-    ASSERT_EQ(g.output_ids.size(), 5u);
-    std::vector<int32_t> seq = req.prompt_ids;
-    for (int32_t id : g.output_ids) {
-      const Naive step = naive_forward(c, T, seq);
-      const Vec& last = step.logits.back();
-      EXPECT_EQ(id, int32_t(std::max_element(last.begin(), last.end()) - last.begin()));
-      seq.push_back(id);
-    }
+    GenerateResult g;
+    ASSERT_NO_FATAL_FAILURE(naive::expect_greedy_like_reference(
+        *e, {kIds.begin(), kIds.begin() + 4}, 5, [&](const std::vector<int32_t>& seq) {
+          return naive_forward(c, T, seq).logits.back();
+        }, g));
     // A decode pass of one row reads top-k experts in each MoE layer.
     const PassStats& last = g.passes.back();
     EXPECT_EQ(last.rows, 1u);

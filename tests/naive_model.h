@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "formats/model_config.h"
+#include "strata/strata.h"
 
 namespace strata::test::naive {
 
@@ -143,6 +146,27 @@ inline std::vector<Vec> as_rows(const std::vector<float>& flat, size_t vocab) {
   std::vector<Vec> r(flat.size() / vocab, Vec(vocab));
   for (size_t i = 0; i < flat.size(); ++i) r[i / vocab][i % vocab] = flat[i];
   return r;
+}
+
+// Greedy generation with the engine's KV cache: `new_tokens` after `prompt`,
+// each checked against the argmax of `last_logits(sequence so far)`, the
+// reference forward's last row over the whole sequence. Call under
+// ASSERT_NO_FATAL_FAILURE; `out` receives the generation.
+template <class LastLogits>
+void expect_greedy_like_reference(Engine& e, const std::vector<int32_t>& prompt, size_t new_tokens,
+                                  LastLogits last_logits, GenerateResult& out) {
+  GenerateRequest req;
+  req.prompt_ids = prompt;
+  req.max_new_tokens = int(new_tokens);
+  req.stop_at_eos = false;
+  out = e.generate(req);
+  ASSERT_EQ(out.output_ids.size(), new_tokens);
+  std::vector<int32_t> seq = req.prompt_ids;
+  for (int32_t id : out.output_ids) {
+    const Vec last = last_logits(seq);
+    EXPECT_EQ(id, int32_t(std::max_element(last.begin(), last.end()) - last.begin()));
+    seq.push_back(id);
+  }
 }
 
 }  // namespace strata::test::naive
