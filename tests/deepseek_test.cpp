@@ -253,13 +253,7 @@ TEST_P(DeepseekV3, MatchesNaiveForwardResidentAndAtMinimumBudget) {
   EXPECT_GT(worst_diff(naive_forward(c, T, kIds, Routing::BiasInWeights).logits, expect.logits), 1e-2);
 
   for (bool streamed : {false, true}) {
-    EngineOptions o;
-    o.kv_type = "f32";
-    auto probe = Engine::open(tmp / "m", o);
-    const MemoryPlan min = probe->plan_for(int64_t(kIds.size()), kIds.size());
-    EXPECT_GT(min.expert_slot_bytes, 0u);
-    o.max_memory = streamed ? min.min_budget : 0;
-    auto e = Engine::open(tmp / "m", o);
+    auto e = naive::open_resident_or_minimum(tmp / "m", kIds, streamed);
     ScoreResult r = e->score(kIds, true);
     if (streamed) {
       EXPECT_EQ(r.plan.expert_slots, size_t(c.experts_per_token));

@@ -143,13 +143,7 @@ TEST_P(MoeFamily, MatchesNaiveForwardResidentAndAtMinimumBudget) {
   EXPECT_GT(worst_diff(naive_forward(c, T, kIds, Routing::FlipRenormalize).logits, expect.logits), 1e-2);
 
   for (bool streamed : {false, true}) {
-    EngineOptions o;
-    o.kv_type = "f32";
-    auto probe = Engine::open(tmp / "m", o);
-    const MemoryPlan min = probe->plan_for(int64_t(kIds.size()), kIds.size());
-    EXPECT_EQ(min.expert_slot_bytes > 0, true);
-    o.max_memory = streamed ? min.min_budget : 0;
-    auto e = Engine::open(tmp / "m", o);
+    auto e = naive::open_resident_or_minimum(tmp / "m", kIds, streamed);
     ScoreResult r = e->score(kIds, true);
     if (streamed) {
       EXPECT_EQ(r.plan.expert_slots, size_t(c.experts_per_token));

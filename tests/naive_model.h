@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -146,6 +148,19 @@ inline std::vector<Vec> as_rows(const std::vector<float>& flat, size_t vocab) {
   std::vector<Vec> r(flat.size() / vocab, Vec(vocab));
   for (size_t i = 0; i < flat.size(); ++i) r[i / vocab][i % vocab] = flat[i];
   return r;
+}
+
+// An engine on an MoE model with f32 KV, everything resident or at the
+// planner's minimum budget for `ids` (which must give expert slots).
+inline std::unique_ptr<Engine> open_resident_or_minimum(const std::filesystem::path& dir,
+                                                        const std::vector<int32_t>& ids, bool minimum) {
+  EngineOptions o;
+  o.kv_type = "f32";
+  auto probe = Engine::open(dir, o);
+  const MemoryPlan min = probe->plan_for(int64_t(ids.size()), ids.size());
+  EXPECT_GT(min.expert_slot_bytes, 0u);
+  o.max_memory = minimum ? min.min_budget : 0;
+  return Engine::open(dir, o);
 }
 
 // Greedy generation with the engine's KV cache: `new_tokens` after `prompt`,
